@@ -1,0 +1,29 @@
+"""The project's exception types. Messages name the file / HDU / parameter and say what to do."""
+
+__all__ = [
+    "BayesDL4Error",
+    "DataFormatError",
+    "GeometryMismatchError",
+    "ModelError",
+    "InferenceError",
+]
+
+
+class BayesDL4Error(Exception):
+    """Base class of every error raised by bayesdl4."""
+
+
+class DataFormatError(BayesDL4Error, ValueError):
+    """A file or array does not have the expected format or content (names the file, HDU, column)."""
+
+
+class GeometryMismatchError(BayesDL4Error, ValueError):
+    """Axes or geometries of arrays that must agree do not agree."""
+
+
+class ModelError(BayesDL4Error, ValueError):
+    """A model, parameter or prior is invalid or unknown."""
+
+
+class InferenceError(BayesDL4Error, RuntimeError):
+    """Fitting or sampling could not be done as asked."""

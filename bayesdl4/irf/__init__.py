@@ -1,0 +1,5 @@
+"""Reduced instrument response functions."""
+
+from .edisp import EDispKernel
+
+__all__ = ["EDispKernel"]

@@ -1,0 +1,159 @@
+"""Model parameters: value with unit, sampling scale, bounds, frozen flag and prior."""
+
+import numpy as np
+from astropy import units as u
+
+from ..errors import ModelError
+from .priors import Prior, prior_from_dict
+
+__all__ = ["Parameter", "Parameters"]
+
+
+def _autoscale(value):
+    """Power of ten near |value|, so that value / scale is of order one (1 for 0)."""
+    if value == 0 or not np.isfinite(value):
+        return 1.0
+    return float(10 ** np.floor(np.log10(abs(value))))
+
+
+class Parameter:
+    """One model parameter.
+
+    Parameters
+    ----------
+    name : str
+        Name within its model (``"amplitude"``, ``"index"``, ...).
+    value : float or `~astropy.units.Quantity`
+        Physical value; a Quantity is converted to ``unit``.
+    unit : str or `~astropy.units.Unit`
+        Unit of ``value``, ``min``, ``max`` and ``error``.
+    scale : float, optional
+        Samplers and optimisers see ``value / scale``; default: the power of ten nearest ``value``.
+    min, max : float
+        Hard bounds in ``unit`` (NaN = unbounded).
+    frozen : bool
+        Frozen parameters are constants in every graph.
+    prior : `~bayesdl4.models.priors.Prior`, a PyMC distribution (``pm.Normal.dist(...)``), a callable
+        ``name -> random variable`` or None (the default prior, see `bayesdl4.inference.priors`).
+    error : float
+        1-sigma error in ``unit`` (set by fits).
+
+    Parameters are compared and hashed by identity: the same Parameter object shared by two models
+    is one parameter of the joint model (gammapy's way of linking parameters).
+    """
+
+    def __init__(self, name, value, unit="", scale=None, min=np.nan, max=np.nan, frozen=False,
+                 prior=None, error=0.0, is_norm=False):
+        self.name = name
+        self.unit = u.Unit(unit)
+        if isinstance(value, u.Quantity):
+            try:
+                value = value.to_value(self.unit)
+            except u.UnitConversionError as exc:
+                raise ModelError(f"parameter {name!r}: value {value} cannot be expressed in {self.unit}") from exc
+        self.value = float(value)
+        self.scale = float(scale) if scale is not None else _autoscale(self.value)
+        self.min = float(u.Quantity(min, self.unit).value) if min is not None else np.nan
+        self.max = float(u.Quantity(max, self.unit).value) if max is not None else np.nan
+        self.frozen = bool(frozen)
+        self.prior = prior_from_dict(prior) if isinstance(prior, dict) else prior
+        self.error = float(error)
+        self.is_norm = is_norm
+        if np.isfinite(self.min) and np.isfinite(self.max) and self.min >= self.max:
+            raise ModelError(f"parameter {name!r}: min ({self.min}) must be below max ({self.max})")
+
+    @property
+    def quantity(self):
+        return self.value * self.unit
+
+    @quantity.setter
+    def quantity(self, value):
+        self.value = float(u.Quantity(value, self.unit).to_value(self.unit))
+
+    @property
+    def factor(self):
+        """The value in sampling space: ``value / scale``."""
+        return self.value / self.scale
+
+    def autoscale(self):
+        """Reset ``scale`` to the power of ten nearest the current value."""
+        self.scale = _autoscale(self.value)
+
+    def copy(self):
+        prior = self.prior.copy() if isinstance(self.prior, Prior) else self.prior
+        new = Parameter(self.name, self.value, self.unit, self.scale, self.min, self.max,
+                        self.frozen, prior, self.error, self.is_norm)
+        return new
+
+    def to_dict(self):
+        """gammapy's YAML representation of a parameter."""
+        data = {"name": self.name, "value": self.value}
+        if self.unit != u.dimensionless_unscaled:
+            data["unit"] = self.unit.to_string("generic") if False else str(self.unit)
+        if self.error:
+            data["error"] = self.error
+        if np.isfinite(self.min):
+            data["min"] = self.min
+        if np.isfinite(self.max):
+            data["max"] = self.max
+        if self.frozen:
+            data["frozen"] = True
+        if isinstance(self.prior, Prior):
+            data["prior"] = self.prior.to_dict()
+        return data
+
+    def __repr__(self):
+        flag = ", frozen" if self.frozen else ""
+        return f"Parameter({self.name}={self.value:.6g} {self.unit}{flag})"
+
+
+class Parameters:
+    """An ordered list of parameters with lookup by name (the first one of that name)."""
+
+    def __init__(self, parameters=()):
+        self._parameters = list(parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer, slice)):
+            return self._parameters[key]
+        for par in self._parameters:
+            if par.name == key:
+                return par
+        names = [p.name for p in self._parameters]
+        raise KeyError(f"no parameter named {key!r}; have {names}")
+
+    def __contains__(self, item):
+        return any(p is item for p in self._parameters)
+
+    @property
+    def names(self):
+        return [p.name for p in self._parameters]
+
+    @property
+    def free_parameters(self):
+        return Parameters([p for p in self._parameters if not p.frozen])
+
+    @property
+    def value(self):
+        return np.array([p.value for p in self._parameters])
+
+    def unique(self):
+        """The same parameters with repeated objects (linked parameters) dropped."""
+        seen, out = set(), []
+        for par in self._parameters:
+            if id(par) not in seen:
+                seen.add(id(par))
+                out.append(par)
+        return Parameters(out)
+
+    def __add__(self, other):
+        return Parameters(list(self) + list(other))
+
+    def __repr__(self):
+        return "Parameters(\n" + "\n".join(f"  {p!r}" for p in self._parameters) + "\n)"
