@@ -4,6 +4,7 @@ __all__ = [
     "BayesDL4Error",
     "DataFormatError",
     "GeometryMismatchError",
+    "DataFileNotFoundError",
     "ModelError",
     "InferenceError",
 ]
@@ -15,6 +16,10 @@ class BayesDL4Error(Exception):
 
 class DataFormatError(BayesDL4Error, ValueError):
     """A file or array does not have the expected format or content (names the file, HDU, column)."""
+
+
+class DataFileNotFoundError(DataFormatError, FileNotFoundError):
+    """A file to read (or one it references, e.g. an OGIP ANCRFILE) does not exist."""
 
 
 class GeometryMismatchError(BayesDL4Error, ValueError):

@@ -129,9 +129,12 @@ class SpectrumDataset:
 
     @models.setter
     def models(self, models):
+        if models is None:  # no import: reading and writing files must not need the models package
+            self._models = None
+            return
         from ..models import Models
 
-        self._models = None if models is None else Models(models).select(self.name)
+        self._models = Models(models).select(self.name)
 
     # ------------------------------------------------------------------ evaluation (delegations)
     def npred_signal(self, model_names=None):

@@ -1,0 +1,19 @@
+"""Fit statistics (-2 ln L per bin) on PyTensor tensors or numpy arrays."""
+
+from .fit_statistics import (
+    TRUNCATION_VALUE,
+    cash,
+    chi2,
+    chi2_asymmetric,
+    wstat,
+    wstat_profile_background,
+)
+
+__all__ = [
+    "TRUNCATION_VALUE",
+    "cash",
+    "chi2",
+    "chi2_asymmetric",
+    "wstat",
+    "wstat_profile_background",
+]

@@ -1,0 +1,304 @@
+"""Models YAML in gammapy 2.1's schema.
+
+Layout (what gammapy's ``Models.write`` produces and reads)::
+
+    components:
+    -   name: crab
+        type: SkyModel
+        datasets_names: [...]            # optional
+        spectral:
+            type: PowerLawSpectralModel
+            parameters:
+            -   {name: index, value: 2.3, error: 0.1, min: ..., max: ..., frozen: ...,
+                 link: index@..., prior: {type: UniformPrior, parameters: [...], weight: 1}}
+        spatial: {...}                   # optional
+    -   type: FoVBackgroundModel
+        datasets_names: [dataset-name]
+        spectral: {...}
+    covariance: file.dat                 # ignored here
+    metadata: {creator: ..., date: ..., origin: ...}
+
+Parameters left out take the class defaults (gammapy writes only what differs). Parameters with
+the same ``link`` label are one `Parameter` object. Spatial and temporal components, which this
+package does not model yet, are kept as raw dicts (``SkyModel.spatial_dict`` /
+``SkyModel.temporal_dict``) and written back unchanged.
+"""
+
+import datetime
+import logging
+import os
+from pathlib import Path
+
+import yaml
+
+from .. import __version__
+from ..errors import DataFormatError, ModelError
+from ..models.parameter import Parameters
+from ..models.sky import Models, SkyModel
+from ..models.spectral import PowerLawNormSpectralModel, spectral_model_from_dict
+from ..utils.fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "read_models",
+    "write_models",
+    "models_to_yaml",
+    "models_from_dict",
+    "models_to_dict",
+    "FoVBackgroundModel",
+]
+
+
+class FoVBackgroundModel:
+    """Field-of-view background model of one map dataset: a norm spectral model (and, not
+    modelled yet, a raw spatial dict). Named ``"<dataset>-bkg"`` as in gammapy.
+
+    Read and written so that gammapy's map-dataset model files round-trip; the graph code
+    decides whether it can use it.
+    """
+
+    tag = ("FoVBackgroundModel", "fov-bkg")
+
+    def __init__(self, dataset_name, spectral_model=None, spatial_dict=None):
+        self.datasets_names = [str(dataset_name)]
+        self.name = f"{dataset_name}-bkg"
+        self.spectral_model = (
+            PowerLawNormSpectralModel() if spectral_model is None else spectral_model
+        )
+        self.spatial_model = None
+        self.spatial_dict = spatial_dict
+
+    @property
+    def parameters(self):
+        return self.spectral_model.parameters
+
+    def copy(self, name=None):
+        return FoVBackgroundModel(
+            self.datasets_names[0],
+            self.spectral_model.copy(),
+            None if self.spatial_dict is None else dict(self.spatial_dict),
+        )
+
+    def to_dict(self):
+        data = {
+            "type": self.tag[0],
+            "datasets_names": list(self.datasets_names),
+            "spectral": self.spectral_model.to_dict(),
+        }
+        if self.spatial_dict is not None:
+            data["spatial"] = self.spatial_dict
+        return data
+
+    def __repr__(self):
+        return f"FoVBackgroundModel(name={self.name!r}, spectral={self.spectral_model!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_models(filename):
+    """Read a gammapy 2.1 models YAML file into `~bayesdl4.models.Models`.
+
+    ``filename`` may contain environment variables (``$GAMMAPY_DATA/...``). Relative
+    ``filename`` entries inside the file (EBL tables, templates) are taken relative to the
+    YAML file's folder when they exist there.
+    """
+    path = Path(os.path.expandvars(str(filename))).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{filename}: models file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataFormatError(f"{path}: not valid YAML ({exc})") from exc
+    return models_from_dict(data, filename=path)
+
+
+def models_from_dict(data, filename=None):
+    """`Models` from the parsed YAML dict; ``filename`` names the file in error messages."""
+    where = str(filename) if filename is not None else "<dict>"
+    if not isinstance(data, dict) or not isinstance(data.get("components"), list):
+        raise DataFormatError(f"{where}: a models file needs a top-level 'components' list")
+    base_dir = Path(filename).parent if filename is not None else None
+    links = {}
+    models = []
+    for index, component in enumerate(data["components"]):
+        if not isinstance(component, dict):
+            raise DataFormatError(f"{where}: component {index} is not a mapping")
+        label = f"component {index} ({component.get('name', 'unnamed')!r})"
+        if base_dir is not None:
+            _resolve_filenames(component, base_dir)
+        try:
+            models.append(_component_from_dict(component, links))
+        except ModelError as exc:
+            raise ModelError(f"{where}: {label}: {exc}") from exc
+    if "covariance" in data:
+        log.info(
+            "%s: covariance file %r is not read (errors come from the parameters)",
+            where,
+            data["covariance"],
+        )
+    try:
+        return Models(models)
+    except ModelError as exc:
+        raise ModelError(f"{where}: {exc}") from exc
+
+
+def _component_from_dict(data, links):
+    kind = data.get("type", "SkyModel")
+    if kind == "SkyModel":
+        return _sky_model_from_dict(data, links)
+    if kind in FoVBackgroundModel.tag:
+        names = data.get("datasets_names") or []
+        if len(names) != 1:
+            raise ModelError(
+                f"FoVBackgroundModel needs exactly one entry in datasets_names, got {names}"
+            )
+        spectral = data.get("spectral")
+        spectral_model = None if spectral is None else spectral_model_from_dict(spectral, links)
+        return FoVBackgroundModel(names[0], spectral_model, data.get("spatial"))
+    raise ModelError(
+        f"component type {kind!r} is not supported yet; supported: ['SkyModel', 'FoVBackgroundModel']"
+    )
+
+
+def _sky_model_from_dict(data, links):
+    if "name" not in data:
+        raise ModelError("SkyModel needs a 'name'")
+    if "spectral" not in data:
+        raise ModelError("SkyModel needs a 'spectral' entry")
+    spectral_model = spectral_model_from_dict(data["spectral"], links)
+    spatial_model, spatial_dict = _spatial_from_dict(data.get("spatial"), data["name"], links)
+    model = SkyModel(
+        spectral_model, spatial_model, name=data["name"], datasets_names=data.get("datasets_names")
+    )
+    model.spatial_dict = spatial_dict
+    temporal = data.get("temporal")
+    if temporal is not None:
+        log.warning(
+            "SkyModel %r: temporal model %r is not supported yet; kept as a raw dict "
+            "and written back unchanged",
+            data["name"],
+            temporal.get("type"),
+        )
+    model.temporal_dict = temporal
+    for key in sorted(
+        set(data) - {"name", "type", "spectral", "spatial", "temporal", "datasets_names"}
+    ):
+        log.warning("SkyModel %r: entry %r is ignored", data["name"], key)
+    return model
+
+
+def _spatial_from_dict(data, name, links):
+    """(spatial model, None) when a spatial model class reads it, else (None, raw dict)."""
+    if data is None:
+        return None, None
+    try:
+        from ..models import spatial as spatial_module
+    except ImportError:
+        spatial_module = None
+    registry = getattr(spatial_module, "SPATIAL_MODEL_REGISTRY", {})
+    cls = registry.get(data.get("type"))
+    if cls is not None:
+        return cls.from_dict(data, links=links), None
+    log.warning(
+        "SkyModel %r: spatial model %r is not supported yet; kept as a raw dict and "
+        "written back unchanged",
+        name,
+        data.get("type"),
+    )
+    return None, data
+
+
+def _resolve_filenames(data, base_dir):
+    """gammapy semantics: a relative ``filename`` is relative to the YAML file's folder."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "filename" and isinstance(value, str) and not value.startswith("$"):
+                path = Path(value)
+                if not path.is_absolute() and (base_dir / path).exists():
+                    data[key] = str(base_dir / path)
+            else:
+                _resolve_filenames(value, base_dir)
+    elif isinstance(data, list):
+        for item in data:
+            _resolve_filenames(item, base_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------
+
+
+def models_to_dict(models):
+    """gammapy's YAML dict for ``models`` (shared parameters get ``link`` labels)."""
+    models = models if isinstance(models, Models) else Models(models)
+    components = []
+    all_params = Parameters()
+    for model in models:
+        components.append(_component_to_dict(model))
+        all_params = all_params + model.spectral_model.parameters
+    counts = {}
+    for par in all_params:
+        counts[id(par)] = counts.get(id(par), 0) + 1
+    labels = {}
+    for par in all_params:
+        if counts[id(par)] > 1 and id(par) not in labels:
+            labels[id(par)] = f"{par.name}@link{len(labels)}"
+    for model, data in zip(models, components, strict=True):
+        entries = list(_parameter_dicts(data["spectral"]))
+        for par, entry in zip(model.spectral_model.parameters, entries, strict=True):
+            if id(par) in labels:
+                entry["link"] = labels[id(par)]
+    metadata = {
+        "creator": f"bayesdl4 {__version__}",
+        "date": datetime.datetime.now(datetime.UTC).replace(tzinfo=None).isoformat(),
+        "origin": None,
+    }
+    return {"components": components, "metadata": metadata}
+
+
+def _component_to_dict(model):
+    if isinstance(model, FoVBackgroundModel):
+        return model.to_dict()
+    if not isinstance(model, SkyModel):
+        raise ModelError(
+            f"cannot write {type(model).__name__} {getattr(model, 'name', '')!r} to YAML"
+        )
+    data = {"name": model.name, "type": "SkyModel"}
+    if model.datasets_names is not None:
+        data["datasets_names"] = list(model.datasets_names)
+    data["spectral"] = model.spectral_model.to_dict()
+    if model.spatial_model is not None:
+        data["spatial"] = model.spatial_model.to_dict()
+    elif getattr(model, "spatial_dict", None) is not None:
+        data["spatial"] = model.spatial_dict
+    if getattr(model, "temporal_dict", None) is not None:
+        data["temporal"] = model.temporal_dict
+    return data
+
+
+def _parameter_dicts(spectral):
+    """Parameter entries in the order of ``model.parameters`` (compound: model1 then model2)."""
+    if "model1" in spectral:
+        yield from _parameter_dicts(spectral["model1"])
+        yield from _parameter_dicts(spectral["model2"])
+    else:
+        yield from spectral.get("parameters", [])
+
+
+def models_to_yaml(models):
+    """gammapy-schema YAML text for ``models``."""
+    return yaml.safe_dump(
+        models_to_dict(models), sort_keys=False, indent=4, width=80, default_flow_style=False
+    )
+
+
+def write_models(models, filename, overwrite=False):
+    """Write ``models`` as gammapy-schema YAML, atomically; refuses to replace a file unless
+    ``overwrite=True``."""
+    text = models_to_yaml(models)
+    with atomic_path(filename, overwrite=overwrite) as tmp:
+        Path(tmp).write_text(text)
