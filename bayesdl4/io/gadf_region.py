@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
 from ..errors import DataFileNotFoundError, DataFormatError, GeometryMismatchError
@@ -185,7 +185,8 @@ def _flatten_region(region):
 
 
 def _region_center(regions):
-    from astropy.coordinates import SkyCoord
+    """Centre of one region, or the normalised mean direction of several (in the first one's frame)."""
+    from astropy.coordinates import CartesianRepresentation, SkyCoord
 
     centres = [r.center for r in regions if hasattr(r, "center")]
     if not centres:
@@ -194,19 +195,12 @@ def _region_center(regions):
         return centres[0]
     frame = centres[0].frame.name
     xyz = np.sum([c.transform_to(frame).cartesian.xyz.value for c in centres], axis=0)
-    return SkyCoord(
-        x=xyz[0], y=xyz[1], z=xyz[2], representation_type="cartesian", frame=frame
-    ).spherical
+    return SkyCoord(CartesianRepresentation(*xyz), frame=frame)
 
 
 def _default_wcs(regions):
     """A TAN WCS centred on the regions with 0.1 deg pixels, large enough to hold them (as gammapy makes)."""
-    from astropy.coordinates import SkyCoord
-
     centre = _region_center(regions)
-    if not isinstance(centre, SkyCoord):  # the averaged spherical representation
-        frame = regions[0].center.frame.name
-        centre = SkyCoord(centre.lon, centre.lat, frame=frame)
     galactic = centre.frame.name == "galactic"
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["GLON-TAN", "GLAT-TAN"] if galactic else ["RA---TAN", "DEC--TAN"]
@@ -223,9 +217,7 @@ def _default_wcs(regions):
         wcs.wcs.crpix = [1.0, 1.0]
         try:
             bbox = region.to_pixel(wcs).bounding_box
-            extent = max(
-                abs(bbox.ixmin - 1), abs(bbox.ixmax - 1), abs(bbox.iymin - 1), abs(bbox.iymax - 1)
-            )
+            extent = max(abs(bbox.ixmin), abs(bbox.ixmax), abs(bbox.iymin), abs(bbox.iymax))
         except (AttributeError, ValueError):
             extent = 1
         half = max(half, int(extent) + 1)
@@ -265,7 +257,10 @@ def region_from_table_hdu(hdu, path):
         if "WCSSHAPE" in table.meta:
             shape = [int(v) for v in str(table.meta["WCSSHAPE"]).strip("()").split(",")[:2]]
             wcs.pixel_shape = tuple(shape)
-        pix_regions = Regions.parse(table, format="fits")
+        try:  # as gammapy: units (e.g. ROTANG in deg) are needed by some shapes, kept by a QTable
+            pix_regions = Regions.parse(QTable.read(hdu), format="fits")
+        except (TypeError, ValueError):
+            pix_regions = Regions.parse(table, format="fits")
         regions = []
         for reg in pix_regions:
             reg.meta["include"] = True  # as gammapy: the FITS serialisation may lose it
@@ -610,7 +605,7 @@ def spectrum_dataset_from_gadf_hdulist(hdulist, path, name=None, dataset_class=N
         kwargs["meta_table"] = Table.read(hdulist["META_TABLE"])
     if "LIVETIME" in header:
         kwargs["livetime"] = float(header["LIVETIME"]) * u.s
-    meta = {"filename": str(path)}
+    meta = {"filenames": [str(path)]}
     if "OBS_ID" in header:
         meta["obs_id"] = header["OBS_ID"]
     kwargs["meta"] = meta

@@ -416,6 +416,7 @@ def read_ogip_spectrum(filename, name=None, dataset_class=None):
         name = str(obs_id) if obs_id is not None else path.name.split(".")[0]
     kwargs["name"] = str(name)
     kwargs["meta"] = {"obs_id": obs_id} if obs_id is not None else {}
+    kwargs["meta"]["filenames"] = [str(p) for p in (path, bkg_path, arf_path, rmf_path) if p is not None]
 
     if bkg_path is not None:
         bkg = read_pha(bkg_path, f"BKG file (BACKFILE of {path.name})")

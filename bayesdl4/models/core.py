@@ -36,6 +36,8 @@ class ModelBase:
             par = default.copy()
             if default.name in kwargs:
                 value = kwargs.pop(default.name)
+                if isinstance(value, str):
+                    value = u.Quantity(value)
                 if isinstance(value, Parameter):
                     par = value
                 elif isinstance(value, u.Quantity):

@@ -106,6 +106,13 @@ def powerlaw_integral(amplitude, reference, index, energy_min, energy_max, energ
     return amplitude * reference ** (energy_power + 1) * lower * width * expm1_ratio(g * width)
 
 
+def erf_difference(a, b):
+    """``erf(b) - erf(a)``, through ``erfc`` in the tails so that far-tail bins keep precision."""
+    upper = pt.erfc(a) - pt.erfc(b)  # both > 0
+    lower = pt.erfc(-b) - pt.erfc(-a)  # both < 0
+    return pt.switch(a > 0, upper, pt.switch(b < 0, lower, pt.erf(b) - pt.erf(a)))
+
+
 def _leggauss(n):
     nodes, weights = np.polynomial.legendre.leggauss(int(n))
     return nodes, weights
@@ -956,7 +963,7 @@ class GaussianSpectralModel(SpectralModel):
     def evaluate_integral(energy_min, energy_max, amplitude, mean, sigma):
         u_min = (energy_min - mean) / (np.sqrt(2) * sigma)
         u_max = (energy_max - mean) / (np.sqrt(2) * sigma)
-        return amplitude / 2 * (pt.erf(u_max) - pt.erf(u_min))
+        return amplitude / 2 * erf_difference(u_min, u_max)
 
     @staticmethod
     def evaluate_energy_flux(energy_min, energy_max, amplitude, mean, sigma):
@@ -964,7 +971,7 @@ class GaussianSpectralModel(SpectralModel):
         u_max = (energy_max - mean) / (np.sqrt(2) * sigma)
         a = amplitude * sigma / np.sqrt(2 * np.pi)
         b = amplitude * mean / 2
-        return a * (pt.exp(-(u_min**2)) - pt.exp(-(u_max**2))) + b * (pt.erf(u_max) - pt.erf(u_min))
+        return a * (pt.exp(-(u_min**2)) - pt.exp(-(u_max**2))) + b * erf_difference(u_min, u_max)
 
 
 # tabulated models live in their own module; imported here so that this module exports everything

@@ -47,7 +47,7 @@ def _as_float_tensor(x):
     return pt.as_tensor_variable(np.asarray(x, dtype=np.float64))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=64)
 def _compiled(build, n_args, static):
     inputs = [pt.dvector(f"x{i}") for i in range(n_args)]
     return pytensor.function(inputs, build(*inputs, *static), mode=_NUMPY_MODE)
@@ -133,7 +133,7 @@ def _wstat_profile_background_graph(n_on, n_off, alpha, mu_sig):
 
 def _wstat_graph(n_on, n_off, alpha, mu_sig):
     alpha_is_zero = pt.eq(alpha, 0)
-    alpha_safe = alpha
+    alpha_safe = pt.switch(alpha_is_zero, 1.0, alpha)
     mu_bkg = _mu_bkg_graph(n_on, n_off, alpha_safe, mu_sig)
 
     term1 = mu_sig + (1 + alpha_safe) * mu_bkg

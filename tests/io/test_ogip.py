@@ -210,3 +210,32 @@ def test_failed_write_leaves_nothing(tmp_path, onoff_dataset, monkeypatch):
 def test_unknown_format(tmp_path, onoff_dataset):
     with pytest.raises(DataFormatError, match="unknown spectrum format"):
         onoff_dataset.write(tmp_path / "s.fits", format="xspec")
+
+
+@pytest.mark.parametrize("fmt", ["ogip", "gadf"])
+def test_compound_galactic_region_and_off_region(tmp_path, onoff_dataset, fmt):
+    """A union of a circle and a rotated rectangle (galactic) as ON region and a separate OFF region
+    round-trip through the pixel-coordinate region tables (to ~1e-9 deg, the WCS projection)."""
+    from astropy.coordinates import SkyCoord
+    from regions import CircleSkyRegion, RectangleSkyRegion
+
+    from bayesdl4.maps import RegionGeom, RegionNDMap
+
+    def gal(lon, lat):
+        return SkyCoord(lon, lat, unit="deg", frame="galactic")
+
+    on = CircleSkyRegion(gal(10, 1), 0.2 * u.deg).union(
+        RectangleSkyRegion(gal(10.5, 1.2), 0.3 * u.deg, 0.1 * u.deg, angle=30 * u.deg)
+    )
+    off = CircleSkyRegion(gal(12, 1), 0.2 * u.deg)
+    axes = onoff_dataset.counts.geom.axes
+    onoff_dataset.counts = RegionNDMap(RegionGeom(on, axes), onoff_dataset.counts.data)
+    onoff_dataset.counts_off = RegionNDMap(RegionGeom(off, axes), onoff_dataset.counts_off.data)
+    onoff_dataset.write(tmp_path / "c.fits", format=fmt)
+    back = SpectrumDatasetOnOff.read(tmp_path / "c.fits")
+    region = back.counts.geom.region
+    assert region.region1.center.separation(gal(10, 1)).deg < 1e-9
+    assert region.region1.radius.to_value("deg") == pytest.approx(0.2, rel=1e-9)
+    assert region.region2.angle.to_value("deg") == pytest.approx(30, abs=1e-6)
+    assert region.region2.width.to_value("deg") == pytest.approx(0.3, rel=1e-8)
+    assert back.counts_off.geom.region.center.separation(gal(12, 1)).deg < 1e-9

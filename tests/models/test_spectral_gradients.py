@@ -5,13 +5,18 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from pytensor.compile.mode import Mode
+
 import bayesdl4.models as bm
 
+# compile in milliseconds (no graph rewrites): the graphs themselves must be gradient-safe;
+# one test below repeats a check with FAST_COMPILE rewrites
+NO_REWRITES = Mode(linker="py", optimizer=None)
 # 2 bins per decade from 0.05 to 50 TeV: several bins on either side of every break and node
 EDGES = np.geomspace(0.05, 50.0, 7)
 
 
-def _objective(model, edges=EDGES):
+def _objective(model, edges=EDGES, mode=NO_REWRITES):
     """Compiled ``f(x) -> (value, grad)`` with f = sum log integral + sum log energy flux.
 
     ``x`` are all (unique) parameters, frozen ones included, in their own units.
@@ -22,7 +27,7 @@ def _objective(model, edges=EDGES):
     lo, hi = edges[:-1], edges[1:]
     value = pt.log(model.integral_tensor(lo, hi, pvals)).sum()
     value = value + pt.log(model.energy_flux_tensor(lo, hi, pvals)).sum()
-    fn = pytensor.function([x], [value, pt.grad(value, x)], mode="FAST_COMPILE")
+    fn = pytensor.function([x], [value, pt.grad(value, x)], mode=mode)
     return params, fn
 
 
@@ -33,8 +38,8 @@ def _step(par, value):
     return 1e-5 * (abs(value) if value != 0 else 1.0)
 
 
-def _check_gradient(model, edges=EDGES, rtol=2e-5):
-    params, fn = _objective(model, edges)
+def _check_gradient(model, edges=EDGES, rtol=2e-5, mode=NO_REWRITES):
+    params, fn = _objective(model, edges, mode)
     x0 = np.array([p.value for p in params])
     value, grad = fn(x0)
     assert np.isfinite(value)
@@ -52,6 +57,8 @@ def _check_gradient(model, edges=EDGES, rtol=2e-5):
 
 def test_gradients_every_parameter(model_case, cases):
     model = cases["make_model"](model_case)
+    if len(model.parameters) == 0:
+        pytest.skip(f"{model_case} has no parameters")
     params = _check_gradient(model)
     assert len(params) == len(model.parameters.unique())
 
@@ -59,7 +66,7 @@ def test_gradients_every_parameter(model_case, cases):
 def test_template_has_no_parameters_but_a_finite_graph(cases):
     model = cases["make_model"]("TemplateSpectralModel")
     assert len(model.parameters) == 0
-    value = model.integral_tensor(EDGES[:-1], EDGES[1:]).eval()
+    value = model.integral_tensor(EDGES[:-1], EDGES[1:]).eval(mode=NO_REWRITES)
     assert np.all(np.isfinite(value)) and np.all(value > 0)
 
 
@@ -69,6 +76,11 @@ def test_powerlaw_gradient_at_logarithmic_indices(index):
     _check_gradient(bm.PowerLawSpectralModel(index=index))
     _check_gradient(bm.PowerLaw2SpectralModel(index=index))
     _check_gradient(bm.PowerLawNormSpectralModel(tilt=index - 1.0))
+
+
+def test_gradient_with_rewrites():
+    """FAST_COMPILE rewrites keep the index = 1 power law finite and exact."""
+    _check_gradient(bm.PowerLawSpectralModel(index=1.0), mode="FAST_COMPILE")
 
 
 def test_broken_powerlaw_gradient_with_break_inside_a_bin():
@@ -84,9 +96,11 @@ def test_ebl_gradient_in_redshift_matches_cell_slope(cases):
     z = pt.dscalar("z")
     energy = np.array([0.5, 2.0, 8.0])
     log_abs = pt.log(ebl.dnde_tensor(energy, {ebl.redshift: z}))
-    grad = pytensor.function([z], pt.jacobian(log_abs, z), mode="FAST_COMPILE")(0.137)
-    # tau = 3 z E^0.9 is linear in z, so the bilinear interpolation is exact in z
-    np.testing.assert_allclose(grad, -3.0 * energy**0.9, rtol=2e-2)
+    grads = [pt.grad(log_abs[i], z) for i in range(energy.size)]
+    grad = pytensor.function([z], grads, mode=NO_REWRITES)(0.137)
+    # tau = 3 z E^0.9 is linear in z, so the interpolation in z is exact; in energy the
+    # table's log-log interpolation of E^0.9 is good to ~1e-3
+    np.testing.assert_allclose(grad, -3.0 * energy**0.9, rtol=3e-3)
 
 
 def test_gradient_through_linked_parameter():

@@ -5,6 +5,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from numpy.testing import assert_allclose
+from pytensor.compile.mode import Mode
 from scipy.optimize import minimize_scalar
 
 from bayesdl4.stats import (
@@ -31,12 +32,17 @@ def random_onoff(seed=1, size=2000):
     return n_on, n_off, alpha, mu_sig
 
 
-@pytest.fixture(scope="module")
-def wstat_grad():
-    """Compiled d(sum wstat)/d(mu_sig) (bins are independent, so this is the per-bin derivative)."""
+@pytest.fixture(scope="module", params=["CVM", "no_rewrites"])
+def wstat_grad(request):
+    """Compiled d(sum wstat)/d(mu_sig) (bins are independent, so this is the per-bin derivative).
+
+    Without graph rewrites, ``switch(cond, 0, g) / x`` stays NaN at ``x = 0``: that mode checks the
+    log/sqrt/division guards themselves, not pytensor's switch-sinking rewrites.
+    """
+    mode = Mode(linker="py", optimizer=None) if request.param == "no_rewrites" else request.param
     n_on, n_off, alpha, mu_sig = (pt.dvector(n) for n in ("n_on", "n_off", "alpha", "mu_sig"))
     grad = pytensor.grad(wstat(n_on, n_off, alpha, mu_sig).sum(), mu_sig)
-    return pytensor.function([n_on, n_off, alpha, mu_sig], grad, mode="CVM")
+    return pytensor.function([n_on, n_off, alpha, mu_sig], grad, mode=mode)
 
 
 # --------------------------------------------------------------------------- gammapy oracle
@@ -94,7 +100,11 @@ def test_cash_analytic_values():
 
 def test_wstat_noff_zero_negative_c():
     # n_off = 0 and C = alpha n_on - (1 + alpha) mu_sig < 0: mu_bkg = 0 and WStat is Cash on mu_sig
-    n_on, alpha, mu_sig = np.array([3.0, 0.0, 7.0]), np.array([0.2, 0.5, 1.0]), np.array([2.5, 1.0, 4.0])
+    n_on, alpha, mu_sig = (
+        np.array([3.0, 0.0, 7.0]),
+        np.array([0.2, 0.5, 1.0]),
+        np.array([2.5, 1.0, 4.0]),
+    )
     n_off = np.zeros(3)
     assert np.all(alpha * n_on - (1 + alpha) * mu_sig < 0)
     assert np.all(wstat_profile_background(n_on, n_off, alpha, mu_sig) == 0)
@@ -118,8 +128,9 @@ def test_profiled_background_maximises_likelihood(n_on, n_off, alpha, mu_sig):
         mu_on = mu_sig + alpha * mu_bkg
         return 2 * (mu_on - n_on * np.log(mu_on) + mu_bkg - n_off * np.log(mu_bkg))
 
-    best = minimize_scalar(minus_two_log_l, bounds=(1e-12, 200.0), method="bounded",
-                           options={"xatol": 1e-12})
+    best = minimize_scalar(
+        minus_two_log_l, bounds=(1e-12, 200.0), method="bounded", options={"xatol": 1e-12}
+    )
     mu_bkg = wstat_profile_background(n_on, n_off, alpha, mu_sig)
     assert_allclose(mu_bkg, best.x, rtol=1e-6)
     assert minus_two_log_l(mu_bkg) <= best.fun + 1e-12
@@ -131,12 +142,18 @@ def test_profiled_background_maximises_likelihood(n_on, n_off, alpha, mu_sig):
     def deviance(n, mu):
         return 2 * (mu - n + (n * np.log(n / mu) if n > 0 else 0.0))
 
-    assert_allclose(wstat(n_on, n_off, alpha, mu_sig), deviance(n_on, mu_on) + deviance(n_off, mu_bkg),
-                    rtol=1e-10, atol=1e-13)
+    assert_allclose(
+        wstat(n_on, n_off, alpha, mu_sig),
+        deviance(n_on, mu_on) + deviance(n_off, mu_bkg),
+        rtol=1e-10,
+        atol=1e-13,
+    )
 
 
 def test_wstat_alpha_zero_is_zero():
-    stat = wstat(np.array([0.0, 3.0, 10.0]), np.array([5.0, 0.0, 2.0]), 0.0, np.array([1.0, 0.0, 3.0]))
+    stat = wstat(
+        np.array([0.0, 3.0, 10.0]), np.array([5.0, 0.0, 2.0]), 0.0, np.array([1.0, 0.0, 3.0])
+    )
     assert np.all(stat == 0)
 
 
@@ -188,8 +205,12 @@ def test_cash_sum_gradient():
     n_on = rng.poisson(4.0, 200).astype(float)
     mu = rng.uniform(0.05, 10.0, 200)
     h = 1e-6
-    fd = np.array([(cash(n_on, mu + h * e).sum() - cash(n_on, mu - h * e).sum()) / (2 * h)
-                   for e in np.eye(mu.size)[:20]])
+    fd = np.array(
+        [
+            (cash(n_on, mu + h * e).sum() - cash(n_on, mu - h * e).sum()) / (2 * h)
+            for e in np.eye(mu.size)[:20]
+        ]
+    )
     grad = grad_fn(n_on, mu)
     assert_allclose(grad[:20], fd, rtol=1e-5)
     assert_allclose(grad, 2 * (1 - n_on / mu), rtol=1e-12)
@@ -203,7 +224,11 @@ def test_cash_sum_gradient():
 
 
 def test_chi2_values():
-    data, model, error = np.array([1.0, 2.0, 3.0]), np.array([1.5, 2.0, 1.0]), np.array([0.5, 1.0, 4.0])
+    data, model, error = (
+        np.array([1.0, 2.0, 3.0]),
+        np.array([1.5, 2.0, 1.0]),
+        np.array([0.5, 1.0, 4.0]),
+    )
     assert_allclose(chi2(data, model, error), [1.0, 0.0, 0.25], rtol=1e-14)
 
 

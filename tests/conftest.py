@@ -1,0 +1,23 @@
+"""Shared helpers: real-data paths, gammapy oracle, simulated datasets."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def gammapy_data():
+    """Path of $GAMMAPY_DATA, or skip the test with a clear reason."""
+    path = os.environ.get("GAMMAPY_DATA")
+    if not path or not Path(path).is_dir():
+        pytest.skip("GAMMAPY_DATA is not set (or not a folder): real-data test skipped")
+    return Path(path)
+
+
+JOINT_CRAB_RANGES = {  # fit ranges in TeV of the joint-crab paper (Nigro et al. 2019)
+    "fermi": (0.03, 2.0),
+    "magic": (0.08, 30.0),
+    "veritas": (0.15, 30.0),
+    "fact": (0.4, 30.0),
+    "hess": (0.66, 30.0),
+}
