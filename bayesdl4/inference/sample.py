@@ -8,7 +8,7 @@ import xarray as xr
 
 from ..errors import InferenceError
 from .model import JointModel
-from .provenance import provenance_attrs
+from .record import provenance_attrs
 
 __all__ = ["sample", "NUTS_SAMPLERS"]
 

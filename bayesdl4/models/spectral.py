@@ -415,18 +415,36 @@ class SpectralModel(ModelBase):
 
     def _copy(self, memo):
         kwargs = {}
-        for par in self._parameters:
+        for slot, par in self._slots():
             if id(par) not in memo:
                 memo[id(par)] = par.copy()
-            kwargs[par.name] = memo[id(par)]
+            kwargs[slot] = memo[id(par)]
         return self._from_parameters(kwargs)
+
+    def _slots(self):
+        """(name of the slot, Parameter) pairs: a linked Parameter may carry another name."""
+        return zip((p.name for p in self.default_parameters), self._parameters, strict=True)
+
+    def param_tensors(self, pvals=None):
+        """Dict ``slot name -> tensor`` in canonical units (see `ModelBase.param_tensors`)."""
+        pvals = pvals or {}
+        out = {}
+        for slot, par in self._slots():
+            factor = par.unit.to(self._default(slot).unit)
+            value = pvals.get(par)
+            if value is None:
+                value = pt.constant(par.value, dtype="float64")
+            out[slot] = value * factor if factor != 1 else value
+        return out
 
     def to_dict(self):
         """gammapy's YAML dict ``{type, parameters, ...}`` of this spectral model."""
-        return {
-            "type": self.tag[0],
-            "parameters": [parameter_to_dict(p, self._default(p.name)) for p in self._parameters],
-        }
+        parameters = []
+        for slot, par in self._slots():
+            entry = parameter_to_dict(par, self._default(slot))
+            entry["name"] = slot
+            parameters.append(entry)
+        return {"type": self.tag[0], "parameters": parameters}
 
     @classmethod
     def _parameters_from_dict(cls, data, links=None, defaults=None):

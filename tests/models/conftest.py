@@ -32,7 +32,9 @@ QUADRATURE_CASES = {
     "ExpCutoffPowerLawSpectralModel": dict(
         index=1.8, amplitude="3e-12 cm-2 s-1 TeV-1", lambda_="0.08 TeV-1", alpha=1.3
     ),
-    "ExpCutoffPowerLawNormSpectralModel": dict(index=0.3, norm=1.2, lambda_="0.08 TeV-1", alpha=0.9),
+    "ExpCutoffPowerLawNormSpectralModel": dict(
+        index=0.3, norm=1.2, lambda_="0.08 TeV-1", alpha=0.9
+    ),
     "ExpCutoffPowerLaw3FGLSpectralModel": dict(
         index=1.8, amplitude="3e-12 cm-2 s-1 TeV-1", ecut="7 TeV"
     ),

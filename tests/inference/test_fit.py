@@ -1,0 +1,97 @@
+"""MAP fits: analytic optimum, simulation truth and gammapy's Fit on real data."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+
+from bayesdl4.datasets import Datasets, SpectrumDatasetOnOff
+from bayesdl4.datasets.simulate import fake_counts, simple_irf_dataset
+from bayesdl4.errors import InferenceError
+from bayesdl4.inference import fit
+from bayesdl4.maps import RegionNDMap
+from bayesdl4.models import Models, PowerLawSpectralModel, SkyModel
+from tests.conftest import gammapy_data
+from tests.helpers import TRUTH, simulated_onoff
+
+
+def test_cash_amplitude_only_has_the_analytic_optimum():
+    """One free amplitude, no background: MLE is N / (exposure-weighted unit flux), error sqrt(N) / same."""
+    dataset = simple_irf_dataset(name="analytic", background_rate="0 s-1 TeV-1")
+    model = PowerLawSpectralModel(index=2.2, amplitude="1e-11 cm-2 s-1 TeV-1")
+    model.index.frozen = True
+    dataset.models = Models([SkyModel(model, name="src")])
+    unit_npred = dataset.npred_signal().data.sum() / 1e-11
+    dataset.background = None
+    fake_counts(dataset, random_seed=1)
+    n_total = dataset.counts.data.sum()
+    result = fit(Datasets([dataset]))
+    assert result.success
+    expected = n_total / unit_npred
+    np.testing.assert_allclose(result["src.amplitude"].value, expected, rtol=1e-7)
+    np.testing.assert_allclose(result["src.amplitude"].error, np.sqrt(n_total) / unit_npred, rtol=1e-4)
+    # best fit is written back to the model
+    assert model.amplitude.value == pytest.approx(expected, rel=1e-7)
+
+
+def test_joint_onoff_fit_recovers_truth():
+    datasets = simulated_onoff(n=3)
+    result = fit(datasets)
+    assert result.success
+    for name in ("index", "amplitude"):
+        par = result[f"src.{name}"]
+        assert abs(par.value - TRUTH[name]) < 3 * par.error, par
+    np.testing.assert_allclose(result.total_stat, datasets.stat_sum(), rtol=1e-10)
+    assert result.covariance.shape == (2, 2)
+    assert -1 < result.correlation[0, 1] < 1
+
+
+def test_fit_refuses_datasets_without_models():
+    dataset = simple_irf_dataset(name="nomodel")
+    with pytest.raises(InferenceError, match="no models"):
+        fit(Datasets([dataset]))
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("tag", ["PL", "ECPL"])
+def test_fit_simulated_spectrum_matches_gammapy(tag):
+    gp_datasets = pytest.importorskip("gammapy.datasets")
+    gp_models = pytest.importorskip("gammapy.modeling.models")
+    gp_modeling = pytest.importorskip("gammapy.modeling")
+    folder = gammapy_data() / "datasets/simulations"
+    path = folder / f"simulated_spectrum_dataset_{tag}.fits"
+    model_path = folder / f"simulated_spectrum_dataset_{tag}_model.yaml"
+    ours = SpectrumDatasetOnOff.read(path)
+    ours.models = Models.read(model_path)
+    theirs = gp_datasets.SpectrumDatasetOnOff.read(path)
+    theirs.models = gp_models.Models.read(model_path)
+    truth = {p.name: p.value for p in ours.models.parameters}
+    # start away from the truth on both sides
+    for models in (ours.models, theirs.models):
+        for par in models.parameters:
+            if not par.frozen and par.name == "index":
+                par.value *= 1.1
+    result = fit(Datasets([ours]))
+    gp_result = gp_modeling.Fit().run(gp_datasets.Datasets([theirs]))
+    assert result.success and gp_result.success
+    gp_pars = {p.name: p for p in theirs.models.parameters.free_parameters}
+    for name, par in result.parameters.items():
+        short = name.split(".", 1)[1]
+        gp = gp_pars[short]
+        assert abs(par.value - truth[short]) < 3 * par.error, (name, par, truth[short])
+        assert par.value == pytest.approx(gp.value, rel=1e-3, abs=0.05 * gp.error)
+        assert par.error == pytest.approx(gp.error, rel=0.05), (name, par.error, gp.error)
+    assert result.total_stat == pytest.approx(gp_result.total_stat, abs=1e-3)
+
+
+@pytest.mark.realdata
+def test_onoff_fit_range_mask_is_respected():
+    path = gammapy_data() / "joint-crab/spectra/hess/pha_obs23523.fits"
+    dataset = SpectrumDatasetOnOff.read(path)
+    geom = dataset.counts.geom
+    dataset.mask_fit = RegionNDMap(geom, geom.energy_mask(0.66 * u.TeV, 30 * u.TeV))
+    dataset.models = Models([SkyModel(PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1"),
+                                      name="crab")])
+    result = fit(Datasets([dataset]))
+    assert result.success
+    assert 2.2 < result["crab.index"].value < 3.0
+    assert 1e-11 < result["crab.amplitude"].value < 1e-10
