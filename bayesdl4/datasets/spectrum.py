@@ -5,7 +5,7 @@ from astropy import units as u
 
 from ..errors import DataFormatError, GeometryMismatchError
 from ..irf import EDispKernel
-from ..maps import RegionGeom, RegionNDMap
+from ..maps import RegionNDMap
 
 __all__ = ["SpectrumDataset", "SpectrumDatasetOnOff"]
 

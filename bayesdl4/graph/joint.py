@@ -6,7 +6,13 @@ import numpy as np
 import pytensor.tensor as pt
 
 from ..errors import ModelError
-from .spectrum import FluxCache, npred_background_tensor, npred_signal_tensor, prepare_spectrum, stat_tensor
+from .spectrum import (
+    FluxCache,
+    npred_background_tensor,
+    npred_signal_tensor,
+    prepare_spectrum,
+    stat_tensor,
+)
 
 __all__ = ["DatasetGraph", "build_dataset_graphs", "parameter_inputs"]
 

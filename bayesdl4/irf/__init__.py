@@ -1,5 +1,7 @@
 """Reduced instrument response functions."""
 
 from .edisp import EDispKernel
+from .edisp_map import EDispKernelMap, EDispMap
+from .psf_map import PSFKernel, PSFMap
 
-__all__ = ["EDispKernel"]
+__all__ = ["EDispKernel", "EDispKernelMap", "EDispMap", "PSFKernel", "PSFMap"]

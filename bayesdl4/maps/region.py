@@ -4,7 +4,6 @@ import numpy as np
 from astropy import units as u
 
 from ..errors import GeometryMismatchError
-from .axes import MapAxis
 
 __all__ = ["RegionGeom", "RegionNDMap"]
 

@@ -20,7 +20,7 @@ returned for ``"exact"`` so that plots and numpy conveniences work without a PSF
 import numpy as np
 import pytensor.tensor as pt
 from astropy import units as u
-from astropy.coordinates import Angle, SkyCoord
+from astropy.coordinates import Angle, CartesianRepresentation, SkyCoord
 
 from ..errors import ModelError
 from .core import _make
@@ -70,13 +70,7 @@ def point_deposit_weights(x, y, x0, y0):
 
 def _frame_rotation(from_frame, to_frame):
     """3x3 rotation taking unit vectors of ``from_frame`` to ``to_frame`` (both fixed frames)."""
-    basis = SkyCoord(
-        x=[1.0, 0.0, 0.0],
-        y=[0.0, 1.0, 0.0],
-        z=[0.0, 0.0, 1.0],
-        representation_type="cartesian",
-        frame=from_frame,
-    )
+    basis = SkyCoord(CartesianRepresentation(np.eye(3)), frame=from_frame)
     cart = basis.transform_to(to_frame).cartesian
     # columns: images of the basis vectors
     matrix = np.stack([cart.x.value, cart.y.value, cart.z.value])
@@ -277,8 +271,7 @@ class PointSpatialModel(SpatialModel):
             weights = point_deposit_weights(x[None, :], y[:, None], x0, y0)
             names = ["euler", "prj_offset", "matrix", "crpix"] + (["rotation"] if rotated else [])
             inputs = [lon_0, lat_0, x, y] + [constants[n] for n in names]
-            fn = _make(lambda: (inputs, [weights, x0, y0]))
-            fn.names = names
+            fn = (_make(lambda: (inputs, [weights, x0, y0])), names)
             _COMPILED[key] = fn
         return fn
 
@@ -286,11 +279,11 @@ class PointSpatialModel(SpatialModel):
         image = geom.to_image()
         constants = wcs_projection_constants(image, self.frame)
         rotated = self.frame != image.frame
-        fn = self._compiled_deposit(constants["code"], rotated)
+        fn, names = self._compiled_deposit(constants["code"], rotated)
         nx, ny = image.npix
         lon_0 = self.lon_0.quantity.to_value("deg")
         lat_0 = self.lat_0.quantity.to_value("deg")
-        args = [constants[n] for n in fn.names]
+        args = [constants[n] for n in names]
         return fn(lon_0, lat_0, np.arange(nx, dtype=float), np.arange(ny, dtype=float), *args)
 
     def integrate_geom(self, geom, oversampling_factor=None):

@@ -5,7 +5,7 @@ import numpy as np
 __all__ = ["plot_counts_ppc"]
 
 
-def plot_counts_ppc(result, dataset, ax=None, quantiles=(0.05, 0.95), counts_off=False):
+def plot_counts_ppc(result, dataset, ax=None, quantiles=(0.05, 0.95), counts_off=False, yscale="log"):
     """Observed counts of ``dataset`` and the posterior-predictive median and band per reco bin.
 
     Parameters
@@ -18,6 +18,8 @@ def plot_counts_ppc(result, dataset, ax=None, quantiles=(0.05, 0.95), counts_off
         Band limits.
     counts_off : bool
         Plot OFF counts instead of ON counts.
+    yscale : {"log", "linear"}
+        Axis scale for counts (bins with zero counts are not drawn on a log scale).
     """
     import matplotlib.pyplot as plt
 
@@ -39,6 +41,9 @@ def plot_counts_ppc(result, dataset, ax=None, quantiles=(0.05, 0.95), counts_off
     ax.errorbar(centre, observed, xerr=[centre - lo, hi - centre], yerr=np.sqrt(observed), fmt="o",
                 color="k", ms=3, label="observed")
     ax.set_xscale("log")
+    if yscale == "log":
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.5)
     ax.set_xlabel("Energy [TeV]")
     ax.set_ylabel("OFF counts" if counts_off else "ON counts")
     ax.set_title(dataset.name)

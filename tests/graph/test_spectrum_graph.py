@@ -72,7 +72,7 @@ def test_graph_keeps_only_bins_that_matter_and_shares_flux():
 
 def test_cash_dataset_with_background():
     datasets = simulated_onoff(n=1)
-    from bayesdl4.datasets.simulate import simple_irf_dataset, fake_counts
+    from bayesdl4.datasets.simulate import fake_counts, simple_irf_dataset
 
     dataset = simple_irf_dataset(name="cash")
     dataset.models = datasets.models
