@@ -1,6 +1,7 @@
 """The joint model: datasets are factors of one log density; PyMC model and plain PyTensor functions."""
 
 import logging
+from collections import OrderedDict
 
 import numpy as np
 import pytensor
@@ -9,11 +10,17 @@ import pytensor.tensor as pt
 from ..datasets import Datasets
 from ..errors import InferenceError
 from ..graph import build_dataset_graphs
+from ..graph.joint import data_fingerprint
 from .priors import free_parameters, make_random_variable, prior_logp
 
 __all__ = ["JointModel"]
 
 log = logging.getLogger(__name__)
+
+# Compiled log densities of recent joint models, keyed by everything their graph depends on, so that
+# refitting the same datasets (new starting values, repeated fits in a session) compiles nothing.
+_COMPILED = OrderedDict()
+_COMPILED_MAX = 16
 
 # Backend for the log density + gradient of fit() and logp_function(). Measured on these graphs
 # (benchmarks/bench_compile.py): Numba compiles a 3-dataset WStat graph in ~4 s and runs it in
@@ -70,15 +77,36 @@ class JointModel:
         total_stat = -2.0 * loglike
         return loglike + logprior, total_stat
 
+    def structure_key(self):
+        """Everything the compiled graphs depend on: data, model objects, frozen values, scales, priors."""
+        parameters = []
+        for model in self.models:
+            for par in model.parameters:
+                prior = par.prior
+                prior_key = repr(prior) if prior is None or hasattr(prior, "to_dict") else id(prior)
+                parameters.append((id(par), par.frozen, par.value if par.frozen else par.scale, prior_key))
+        data = tuple(data_fingerprint(d) for d in self.datasets)
+        return data, tuple(id(m) for m in self.models), tuple(parameters)
+
     def log_density_function(self, mode=None):
-        """Compiled ``x -> (log density, gradient, total_stat)`` in scaled space (cached)."""
-        key = ("logp", mode or DEFAULT_MODE)
-        if key not in self._cache:
-            x = pt.dvector("x")
-            logp, total_stat = self._log_density(x)
-            outputs = [logp, pytensor.grad(logp, x), total_stat]
-            self._cache[key] = pytensor.function([x], outputs, mode=mode or DEFAULT_MODE, trust_input=True)
-        return self._cache[key]
+        """Compiled ``x -> (log density, gradient, total_stat)`` in scaled space.
+
+        Cached in memory across `JointModel` instances with the same `structure_key`.
+        """
+        mode = mode or DEFAULT_MODE
+        key = ("logp", mode, self.structure_key())
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key][0]
+        x = pt.dvector("x")
+        logp, total_stat = self._log_density(x)
+        outputs = [logp, pytensor.grad(logp, x), total_stat]
+        fn = pytensor.function([x], outputs, mode=mode, trust_input=True)
+        # keep the datasets and models alive so the ids in the key cannot be reused
+        _COMPILED[key] = (fn, self.datasets, self.models)
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+        return fn
 
     def pointwise_function(self):
         """Compiled physical-values -> per-dataset (log-likelihood per bin, mu_on, mu_off or None)."""
@@ -120,3 +148,17 @@ class JointModel:
             grad_lo = fn(x - dx)[1]
             hess[i] = (grad_hi - grad_lo) / (2 * dx[i])
         return 0.5 * (hess + hess.T)
+
+    def nutpie_model(self):
+        """nutpie ``CompiledModel`` of `pymc_model`, cached like `log_density_function`."""
+        from .nutpie_pyfunc import compile_pymc_pyfunc
+
+        key = ("nutpie", self.structure_key())
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key][0]
+        compiled = compile_pymc_pyfunc(self.pymc_model())
+        _COMPILED[key] = (compiled, self.datasets, self.models)
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+        return compiled

@@ -144,7 +144,9 @@ def psf_map_from_gtpsf_hdulist(hdulist):
                 f"{source}: gtpsf column {column!r} missing; columns: {table.colnames}"
             )
     try:
-        rad_axis = MapAxis.from_nodes(np.asarray(theta["Theta"], float) * u.deg, name="rad")
+        rad_axis = MapAxis.from_nodes(
+            np.asarray(theta["Theta"], float) * u.deg, name="rad", interp="lin"
+        )
         energy_axis = MapAxis.from_nodes(
             np.asarray(psf["Energy"], float) * u.MeV, name="energy_true", interp="log"
         )

@@ -33,7 +33,6 @@ import yaml
 
 from .. import __version__
 from ..errors import DataFormatError, ModelError
-from ..models.parameter import Parameters
 from ..models.sky import Models, SkyModel
 from ..models.spectral import PowerLawNormSpectralModel, spectral_model_from_dict
 from ..utils.fileio import atomic_path
@@ -235,23 +234,23 @@ def _resolve_filenames(data, base_dir):
 def models_to_dict(models):
     """gammapy's YAML dict for ``models`` (shared parameters get ``link`` labels)."""
     models = models if isinstance(models, Models) else Models(models)
-    components = []
-    all_params = Parameters()
-    for model in models:
-        components.append(_component_to_dict(model))
-        all_params = all_params + model.spectral_model.parameters
-    counts = {}
-    for par in all_params:
-        counts[id(par)] = counts.get(id(par), 0) + 1
-    labels = {}
-    for par in all_params:
-        if counts[id(par)] > 1 and id(par) not in labels:
-            labels[id(par)] = f"{par.name}@link{len(labels)}"
+    components = [_component_to_dict(model) for model in models]
+    # (Parameter, its YAML entry) pairs over all components, in order
+    pairs = []
     for model, data in zip(models, components, strict=True):
         entries = list(_parameter_dicts(data["spectral"]))
-        for par, entry in zip(model.spectral_model.parameters, entries, strict=True):
-            if id(par) in labels:
-                entry["link"] = labels[id(par)]
+        pairs += list(zip(model.spectral_model.parameters, entries, strict=True))
+        if getattr(model, "spatial_model", None) is not None:
+            spatial_entries = data["spatial"].get("parameters", [])
+            pairs += list(zip(model.spatial_model.parameters, spatial_entries, strict=True))
+    counts = {}
+    for par, _ in pairs:
+        counts[id(par)] = counts.get(id(par), 0) + 1
+    labels = {}
+    for par, entry in pairs:
+        if counts[id(par)] > 1:
+            labels.setdefault(id(par), f"{entry['name']}@link{len(labels)}")
+            entry["link"] = labels[id(par)]
     metadata = {
         "creator": f"bayesdl4 {__version__}",
         "date": datetime.datetime.now(datetime.UTC).replace(tzinfo=None).isoformat(),

@@ -50,7 +50,9 @@ class EDispKernelMap(IRFMap):
     hdu_name = "EDISP"
     kind = "energy-dispersion kernel map"
 
-    def __init__(self, edisp_kernel_map: WcsNDMap, exposure_map: WcsNDMap | None = None, source=None):
+    def __init__(
+        self, edisp_kernel_map: WcsNDMap, exposure_map: WcsNDMap | None = None, source=None
+    ):
         super().__init__(edisp_kernel_map, exposure_map=exposure_map, source=source)
 
     @property

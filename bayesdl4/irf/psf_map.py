@@ -373,7 +373,7 @@ class PSFMap(IRFMap):
     def __init__(self, psf_map: WcsNDMap, exposure_map: WcsNDMap | None = None, source=None):
         super().__init__(psf_map, exposure_map=exposure_map, source=source)
         try:
-            (psf_map.unit * psf_map.geom.axes[0].unit**2).to("")
+            (psf_map.unit * psf_map.geom.axes[0].unit ** 2).to("")
         except u.UnitConversionError as exc:
             raise DataFormatError(
                 f"{self._where()}: PSF unit {psf_map.unit} is not a density per solid angle "
@@ -516,9 +516,7 @@ class PSFMap(IRFMap):
         interpolator, include, rad_edges, factor = self._cumulative_interpolator()
         energy = u.Quantity(energy, self.energy_axis.unit).value
         x, y = self.geom.to_image().coord_to_pix(position)
-        coords = np.broadcast_arrays(
-            np.log(np.clip(energy, np.finfo(float).tiny, None)), rad, y, x
-        )
+        coords = np.broadcast_arrays(np.log(np.clip(energy, np.finfo(float).tiny, None)), rad, y, x)
         points = np.stack([c.ravel() for c, keep in zip(coords, include, strict=True) if keep]).T
         values = np.clip(interpolator(points).reshape(coords[0].shape), 0, None)
         ny, nx = self.geom.data_shape[-2:]
@@ -574,8 +572,11 @@ class PSFMap(IRFMap):
         rad, energy = np.broadcast_arrays(rad, energy, subok=True)
         data = self.psf_map.data.astype(float)
         shape = (1, -1, 1, 1)
-        values = 2 * np.pi * rad_axis.center.value.reshape(shape) * (
-            data * rad_axis.bin_width.value.reshape(shape)
+        values = (
+            2
+            * np.pi
+            * rad_axis.center.value.reshape(shape)
+            * (data * rad_axis.bin_width.value.reshape(shape))
         )
         cumulative = np.insert(values.cumsum(axis=1), 0, 0, axis=1)
         cumulative = np.pad(cumulative, [(0, 0), (1, 1), (0, 0), (0, 0)], mode="edge")
@@ -677,7 +678,10 @@ class PSFMap(IRFMap):
         data = np.zeros(kernel_geom.data_shape)
         n_planes = min(radii.size, energy_axis.nbin)
         if energy_axis.nbin != radii.size:
-            log.warning(
+            # harmless when the geometry has fewer planes (only the cut radii differ); planes
+            # beyond the PSF's energies are left empty, which changes npred: say so
+            log.log(
+                logging.WARNING if energy_axis.nbin > radii.size else logging.DEBUG,
                 "%s: the kernel geometry has %d %s bins but the PSF has %d; as gammapy, plane i "
                 "is cut at the PSF's radius for its energy node i%s",
                 self._where(),
@@ -698,9 +702,7 @@ class PSFMap(IRFMap):
             oy, ox = (ny - cy) // 2, (nx - cx) // 2
             data[idx, oy : oy + cy, ox : ox + cx] += block
 
-        kernel = PSFKernel(
-            WcsNDMap(kernel_geom, data), normalize=True, source=self.source
-        )
+        kernel = PSFKernel(WcsNDMap(kernel_geom, data), normalize=True, source=self.source)
         self._check_kernel(kernel, required_planes)
         return kernel
 
@@ -714,7 +716,9 @@ class PSFMap(IRFMap):
                     f"required_planes has {required.size} entries, the kernel {valid.size} planes"
                 )
         else:
-            required = np.zeros(valid.size, dtype=bool) if valid.any() else np.ones(valid.size, bool)
+            required = (
+                np.zeros(valid.size, dtype=bool) if valid.any() else np.ones(valid.size, bool)
+            )
         bad = np.flatnonzero(required & ~valid)
         if bad.size:
             energies = ", ".join(f"{axis.center[i]:.4g}" for i in bad[:5])

@@ -7,15 +7,13 @@ there is one, else a constant of the current value; a unit conversion factor is 
 user gave another unit.
 """
 
-import functools
-
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from astropy import units as u
 
 from ..errors import ModelError
-from .parameter import Parameter, Parameters
+from .parameter import Parameter, Parameters, parameter_to_dict
 
 __all__ = ["ModelBase", "compile_numpy"]
 
@@ -54,13 +52,13 @@ class ModelBase:
                 f"known: {[p.name for p in self.default_parameters]}"
             )
         self._parameters = params
-        for par in params:
-            canonical = self._default(par.name).unit
+        for default, par in zip(self.default_parameters, params, strict=True):
+            canonical = default.unit
             try:
                 par.unit.to(canonical)
             except u.UnitConversionError as exc:
                 raise ModelError(
-                    f"{type(self).__name__}.{par.name}: unit {par.unit} is not convertible to {canonical}"
+                    f"{type(self).__name__}.{default.name}: unit {par.unit} is not convertible to {canonical}"
                 ) from exc
 
     @classmethod
@@ -74,17 +72,18 @@ class ModelBase:
         # only called when normal lookup fails: expose parameters as attributes
         if name.startswith("_"):
             raise AttributeError(name)
-        for par in self.__dict__.get("_parameters", ()):
-            if par.name == name:
+        params = self.__dict__.get("_parameters", ())
+        for slot, par in zip((p.name for p in self.default_parameters), params, strict=False):
+            if slot == name:
                 return par
         raise AttributeError(f"{type(self).__name__} has no attribute or parameter {name!r}")
 
     def __setattr__(self, name, value):
         params = self.__dict__.get("_parameters")
         if params is not None and isinstance(value, Parameter):
-            for i, par in enumerate(params):
-                if par.name == name:
-                    params[i] = value
+            for i, default in enumerate(self.default_parameters):
+                if default.name == name:
+                    params[i] = value  # linking: the slot keeps its name, the object may carry another
                     return
         super().__setattr__(name, value)
 
@@ -101,42 +100,55 @@ class ModelBase:
         """Dict ``name -> tensor`` in canonical units for this model's own parameters."""
         pvals = pvals or {}
         out = {}
-        for par in self._parameters:
-            factor = par.unit.to(self._default(par.name).unit)
+        for slot, par in self._slots():
+            factor = par.unit.to(self._default(slot).unit)
             value = pvals.get(par)
             if value is None:
                 value = pt.constant(par.value, dtype="float64")
-            out[par.name] = value * factor if factor != 1 else value
+            out[slot] = value * factor if factor != 1 else value
         return out
+
+    def _slots(self):
+        """(slot name, Parameter) pairs; a linked Parameter may carry another name than its slot."""
+        return zip((p.name for p in self.default_parameters), self._parameters, strict=True)
 
     def copy(self):
         """Deep copy with new Parameter objects."""
-        kwargs = {p.name: p.copy() for p in self._parameters}
+        memo = {}
+        kwargs = {}
+        for slot, par in self._slots():
+            kwargs[slot] = memo.setdefault(id(par), par.copy())  # shared stays shared
         return self._from_parameters(kwargs)
 
     def _from_parameters(self, kwargs):
         return type(self)(**kwargs)
 
     def to_dict(self):
-        return {"type": self.tag[0], "parameters": [p.to_dict() for p in self.parameters]}
+        """gammapy's YAML dict ``{type, parameters}``."""
+        parameters = []
+        for slot, par in self._slots():
+            entry = parameter_to_dict(par, self._default(slot))
+            entry["name"] = slot
+            parameters.append(entry)
+        return {"type": self.tag[0], "parameters": parameters}
 
     def __repr__(self):
         pars = ", ".join(f"{p.name}={p.value:.4g}" for p in self._parameters)
         return f"{type(self).__name__}({pars})"
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(key, builder):
-    return builder()
+_COMPILED = {}
 
 
 def compile_numpy(key, build):
-    """Compile (once per ``key``) a PyTensor function; ``build()`` returns ``(inputs, output)``.
+    """Compile (once per hashable ``key``) a PyTensor function; ``build()`` returns ``(inputs, output)``.
 
     Used by the numpy conveniences of models (plots, simulation), so that the numbers a user
     sees come from the same graph the likelihood uses.
     """
-    return _compiled(key, lambda: _make(build))
+    if key not in _COMPILED:
+        _COMPILED[key] = _make(build)
+    return _COMPILED[key]
 
 
 def _make(build):

@@ -1,12 +1,16 @@
 """Model parameters: value with unit, sampling scale, bounds, frozen flag and prior."""
 
+import logging
+
 import numpy as np
 from astropy import units as u
 
 from ..errors import ModelError
 from .priors import Prior, prior_from_dict
 
-__all__ = ["Parameter", "Parameters"]
+__all__ = ["Parameter", "Parameters", "parameter_to_dict", "parameter_from_dict"]
+
+log = logging.getLogger(__name__)
 
 
 def _autoscale(value):
@@ -85,23 +89,6 @@ class Parameter:
                         self.frozen, prior, self.error, self.is_norm)
         return new
 
-    def to_dict(self):
-        """gammapy's YAML representation of a parameter."""
-        data = {"name": self.name, "value": self.value}
-        if self.unit != u.dimensionless_unscaled:
-            data["unit"] = self.unit.to_string("generic") if False else str(self.unit)
-        if self.error:
-            data["error"] = self.error
-        if np.isfinite(self.min):
-            data["min"] = self.min
-        if np.isfinite(self.max):
-            data["max"] = self.max
-        if self.frozen:
-            data["frozen"] = True
-        if isinstance(self.prior, Prior):
-            data["prior"] = self.prior.to_dict()
-        return data
-
     def __repr__(self):
         flag = ", frozen" if self.frozen else ""
         return f"Parameter({self.name}={self.value:.6g} {self.unit}{flag})"
@@ -157,3 +144,79 @@ class Parameters:
 
     def __repr__(self):
         return "Parameters(\n" + "\n".join(f"  {p!r}" for p in self._parameters) + "\n)"
+
+
+def _unit_string(unit):
+    if unit == u.dimensionless_unscaled:
+        return ""
+    try:
+        return unit.to_string("fits")
+    except (ValueError, u.UnitsError):
+        return unit.to_string()
+
+
+def parameter_to_dict(par, default):
+    """gammapy's compact YAML form: entries equal to the class default are left out."""
+    data = {"name": par.name, "value": float(par.value)}
+    if par.unit != u.dimensionless_unscaled or default.unit != u.dimensionless_unscaled:
+        data["unit"] = _unit_string(par.unit)
+    if par.error:
+        data["error"] = float(par.error)
+    for key in ("min", "max"):
+        value = getattr(par, key)
+        if np.isfinite(value):
+            data[key] = float(value)
+    if par.frozen != default.frozen:
+        data["frozen"] = bool(par.frozen)
+    if isinstance(par.prior, Prior):
+        prior = par.prior.to_dict()
+        for item in prior["parameters"]:
+            item.setdefault("unit", "")
+        prior.setdefault("weight", 1)
+        data["prior"] = prior
+    elif par.prior is not None:
+        log.warning(
+            "parameter %r: its prior %r has no YAML form and is not written", par.name, par.prior
+        )
+    return data
+
+
+def parameter_from_dict(data, default, links=None):
+    """Parameter from gammapy's YAML form; missing entries take the class default.
+
+    ``links`` (``label -> Parameter``) makes entries with the same ``link`` label one object.
+    """
+    label = data.get("link")
+    if links is not None and label is not None and label in links:
+        return links[label]
+    unit = data.get("unit")
+    unit = default.unit if unit is None else unit
+    try:
+        par = Parameter(
+            default.name,
+            data.get("value", default.value),
+            unit,
+            min=_float_or_nan(data.get("min", default.min)),
+            max=_float_or_nan(data.get("max", default.max)),
+            frozen=data.get("frozen", default.frozen),
+            prior=data.get("prior"),
+            error=np.nan_to_num(_float_or_nan(data.get("error", 0.0))),
+            is_norm=default.is_norm,
+        )
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        raise ModelError(f"parameter {default.name!r}: invalid entry {data} ({exc})") from exc
+    if not par.unit.is_equivalent(default.unit):
+        raise ModelError(
+            f"parameter {default.name!r}: unit {par.unit} is not convertible to {default.unit}"
+        )
+    if links is not None and label is not None:
+        links[label] = par
+    return par
+
+
+def _float_or_nan(value):
+    if value is None:
+        return np.nan
+    return float(value)

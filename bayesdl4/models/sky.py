@@ -31,7 +31,11 @@ class SkyModel:
 
     def copy(self, name=None):
         spatial = None if self.spatial_model is None else self.spatial_model.copy()
-        return SkyModel(self.spectral_model.copy(), spatial, name or self.name, self.datasets_names)
+        new = SkyModel(self.spectral_model.copy(), spatial, name or self.name, self.datasets_names)
+        for raw in ("spatial_dict", "temporal_dict"):  # components kept as YAML dicts (unsupported types)
+            if hasattr(self, raw):
+                setattr(new, raw, dict(getattr(self, raw)))
+        return new
 
     def to_dict(self):
         data = {"name": self.name, "type": "SkyModel", "spectral": self.spectral_model.to_dict()}

@@ -28,7 +28,7 @@ from pytensor.graph.basic import Variable
 from ..errors import GeometryMismatchError, ModelError
 from .core import ModelBase, _make
 from .parameter import Parameter
-from .spectral import parameter_from_dict, parameter_to_dict
+from .parameter import parameter_from_dict, parameter_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class SpatialModel(ModelBase):
 
     # ---- numpy conveniences (the same graphs, compiled once per model structure) -------
     def _structure_key(self):
-        own = tuple((p.name, str(p.unit)) for p in self._parameters)
+        own = tuple((slot, str(p.unit)) for slot, p in self._slots())
         return (type(self).__name__, own, self._extra_key())
 
     def _extra_key(self):
@@ -391,11 +391,8 @@ class SpatialModel(ModelBase):
 
     def to_dict(self):
         """gammapy's YAML dict ``{type, frame, parameters}``."""
-        return {
-            "type": self.tag[0],
-            "frame": self.frame,
-            "parameters": [parameter_to_dict(p, self._default(p.name)) for p in self._parameters],
-        }
+        data = super().to_dict()
+        return {"type": data["type"], "frame": self.frame, "parameters": data["parameters"]}
 
     @classmethod
     def _parameters_from_dict(cls, data, links=None):
@@ -428,5 +425,5 @@ class SpatialModel(ModelBase):
         return cls(frame=data.get("frame", "icrs"), **kwargs)
 
     def __repr__(self):
-        pars = ", ".join(f"{p.name}={p.value:.6g}" for p in self._parameters)
+        pars = ", ".join(f"{slot}={p.value:.6g}" for slot, p in self._slots())
         return f"{type(self).__name__}({pars}, frame={self.frame!r})"

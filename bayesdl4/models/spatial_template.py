@@ -251,12 +251,12 @@ class TemplateSpatialModel(SpatialModel):
         new._map = self._map.copy() if copy_data else self._map
         new._interp_kwargs = dict(self._interp_kwargs)
         new.frame = self.frame
-        new._parameters = [p.copy() for p in self._parameters]
+        new._parameters = [p.copy() for p in self._parameters]  # lon_0, lat_0: never shared
         return new
 
     def _from_parameters(self, kwargs):
         new = self.copy()
-        new._parameters = [kwargs[p.name] for p in self._parameters]
+        new._parameters = [kwargs[p.name] for p in self.default_parameters]
         return new
 
     def _extra_key(self):

@@ -83,3 +83,14 @@ def test_starting_value_outside_prior_support_is_a_clear_error():
     model.index.prior = UniformPrior(3, 4)
     with pytest.raises(ModelError, match="src.index.*outside its prior support"):
         JointModel(datasets).pymc_model()
+
+
+def test_compiled_density_is_reused_until_the_graph_changes(datasets):
+    first = JointModel(datasets).log_density_function()
+    assert JointModel(datasets).log_density_function() is first
+    model = datasets.models["src"].spectral_model
+    model.reference.value = 2.0  # a frozen parameter is a constant of the graph
+    try:
+        assert JointModel(datasets).log_density_function() is not first
+    finally:
+        model.reference.value = 1.0

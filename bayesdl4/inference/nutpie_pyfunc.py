@@ -1,0 +1,56 @@
+"""nutpie on PyTensor functions called from Python: no per-model Numba wrapper compilation.
+
+``nutpie.compile_pymc_model(backend="numba")`` compiles Numba C callbacks around the model's
+functions on every call (tens of seconds, not cached). Our graphs are small, so calling the
+compiled PyTensor functions from Python costs a few microseconds per gradient and saves that
+compilation entirely; the PyTensor functions themselves come from PyTensor's on-disk cache.
+"""
+
+import numpy as np
+
+__all__ = ["compile_pymc_pyfunc"]
+
+
+def compile_pymc_pyfunc(model, mode="NUMBA"):
+    """A nutpie ``CompiledModel`` for ``model`` whose log density runs as a PyTensor function."""
+    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
+    from nutpie.compiled_pyfunc import from_pyfunc
+    from pymc.initial_point import make_initial_point_fn
+
+    initial_point_fn = _wrap_with_lock(make_initial_point_fn(
+        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True,
+    ))
+    n_dim, _, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info, reparameterized = _make_functions(
+        model, mode=mode, compute_grad=True, join_expanded=False, pymc_initial_point_fn=initial_point_fn,
+    )
+    if logp_fn_pt.get_shared() or expand_fn_pt.get_shared():
+        raise ValueError("models with shared variables are not supported by the pyfunc path")
+    logp_fn_pt.trust_input = True
+    expand_fn_pt.trust_input = True
+    names, _, shapes = shape_info
+    dtypes = [np.dtype("float64")] * len(names)
+
+    def make_logp_func():
+        def logp(x):
+            value, grad = logp_fn_pt(np.asarray(x, dtype="float64"))
+            return float(value), np.asarray(grad, dtype="float64", order="C")
+
+        return logp
+
+    def make_expand_func(seed1, seed2, chain):
+        def expand(x):
+            values = expand_fn_pt(np.asarray(x, dtype="float64"))
+            return {
+                name: np.asarray(val, order="C", dtype=dtype).reshape(shape)
+                for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
+            }
+
+        return expand
+
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    return from_pyfunc(
+        ndim=n_dim, make_logp_fn=make_logp_func, make_expand_fn=make_expand_func,
+        make_initial_point_fn=initial_point_fn, expanded_dtypes=dtypes, expanded_shapes=shapes,
+        expanded_names=names, dims=dims, coords=coords, reparameterized_names=reparameterized,
+    )
