@@ -7,7 +7,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from .errors import BayesDL4Error, DataFormatError, GeometryMismatchError, InferenceError, ModelError
+from .errors import (
+    BayesDL4Error,
+    DataFormatError,
+    GeometryMismatchError,
+    InferenceError,
+    ModelError,
+)
 
 __all__ = [
     "__version__",

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import optimize
 
 from .model import JointModel
+from .record import provenance_attrs
 
 __all__ = ["fit", "FitResult", "FitParameter"]
 
@@ -41,6 +42,7 @@ class FitResult:
     names: list
     nfev: int
     time: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
 
     def __getitem__(self, name):
         return self.parameters[name]
@@ -49,6 +51,42 @@ class FitResult:
     def correlation(self):
         err = np.sqrt(np.diag(self.covariance))
         return self.covariance / np.outer(err, err)
+
+    def to_datatree(self):
+        """The result as an `xarray.DataTree` with a ``fit`` group (values, errors, covariance)."""
+        import xarray as xr
+
+        names = list(self.names)
+        units = [self.parameters[n].unit for n in names]
+        ds = xr.Dataset(
+            {
+                "value": ("parameter", [self.parameters[n].value for n in names]),
+                "error": ("parameter", [self.parameters[n].error for n in names]),
+                "covariance": (("parameter", "parameter_2"), self.covariance),
+                "unit": ("parameter", units),
+            },
+            coords={"parameter": names, "parameter_2": names},
+            attrs={"success": int(self.success), "message": self.message, "total_stat": self.total_stat,
+                   "log_posterior": self.log_posterior, "nfev": self.nfev},
+        )
+        tree = xr.DataTree.from_dict({"fit": ds})
+        tree.attrs.update(self.attrs)
+        return tree
+
+    @classmethod
+    def from_datatree(cls, tree):
+        """Inverse of `to_datatree` (e.g. on what `bayesdl4.inference.read` returns)."""
+        ds = tree["fit"].to_dataset()
+        names = [str(n) for n in ds["parameter"].values]
+        parameters = {
+            n: FitParameter(n, float(v), float(e), str(unit))
+            for n, v, e, unit in zip(names, ds["value"].values, ds["error"].values, ds["unit"].values,
+                                     strict=True)
+        }
+        return cls(success=bool(ds.attrs["success"]), message=str(ds.attrs["message"]),
+                   total_stat=float(ds.attrs["total_stat"]), log_posterior=float(ds.attrs["log_posterior"]),
+                   parameters=parameters, covariance=np.asarray(ds["covariance"].values), names=names,
+                   nfev=int(ds.attrs["nfev"]), attrs=dict(tree.attrs))
 
     def __repr__(self):
         lines = [
@@ -124,7 +162,8 @@ def fit(datasets, mode=None, maxiter=2000):
         message += "; Hessian not negative definite at the optimum (a parameter at a bound?)"
     result = FitResult(success=success, message=message, total_stat=float(total_stat),
                        log_posterior=float(logp), parameters=parameters, covariance=covariance,
-                       names=list(joint.names), nfev=nfev, time=timings)
+                       names=list(joint.names), nfev=nfev, time=timings,
+                       attrs=provenance_attrs(joint.datasets, joint.models))
     log.info("fit: %s", result)
     return result
 

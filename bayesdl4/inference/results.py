@@ -26,9 +26,17 @@ def _netcdf_safe(tree):
 
 
 def write(result, path, overwrite=False):
-    """Write a result DataTree to netCDF at ``path`` (atomic; ``overwrite=True`` to replace)."""
+    """Write a result to netCDF at ``path`` (atomic; ``overwrite=True`` to replace).
+
+    ``result`` is a DataTree from `sample` or a `FitResult` (stored as its ``fit`` group; get it back
+    with ``FitResult.from_datatree(read(path))``).
+    """
+    if hasattr(result, "to_datatree"):
+        result = result.to_datatree()
     if not isinstance(result, xr.DataTree):
-        raise TypeError(f"write expects an xarray.DataTree (from bayesdl4.inference.sample), got {type(result).__name__}")
+        raise TypeError(
+            f"write expects a DataTree (from sample) or a FitResult (from fit), got {type(result).__name__}"
+        )
     with atomic_path(path, overwrite=overwrite) as tmp:
         _netcdf_safe(result).to_netcdf(tmp, engine="h5netcdf")
     return path

@@ -1,9 +1,23 @@
-"""Models: parameters and priors, spectral models (PyTensor formulas), sky models, containers."""
+"""Models: parameters and priors, spectral and spatial models (PyTensor formulas), sky models,
+containers."""
 
 from .core import ModelBase
 from .parameter import Parameter, Parameters
 from .priors import GaussianPrior, LogUniformPrior, Prior, UniformPrior
 from .sky import Models, SkyModel
+from .spatial import (
+    SPATIAL_MODEL_REGISTRY,
+    ConstantSpatialModel,
+    DiskSpatialModel,
+    GaussianSpatialModel,
+    GeneralizedGaussianSpatialModel,
+    PointSpatialModel,
+    Shell2SpatialModel,
+    ShellSpatialModel,
+    SpatialModel,
+    TemplateSpatialModel,
+    spatial_model_from_dict,
+)
 from .spectral import *  # noqa: F401,F403
 from .spectral import __all__ as _spectral_all
 
@@ -18,4 +32,15 @@ __all__ = [
     "SkyModel",
     "Models",
     *_spectral_all,
+    "SpatialModel",
+    "PointSpatialModel",
+    "GaussianSpatialModel",
+    "GeneralizedGaussianSpatialModel",
+    "DiskSpatialModel",
+    "ShellSpatialModel",
+    "Shell2SpatialModel",
+    "ConstantSpatialModel",
+    "TemplateSpatialModel",
+    "SPATIAL_MODEL_REGISTRY",
+    "spatial_model_from_dict",
 ]

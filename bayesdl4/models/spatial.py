@@ -169,7 +169,7 @@ class DiskSpatialModel(SpatialModel):
     normalisation ``(2 int_0^pi (1 - sqrt(1 - 1 / (B + C cos^2 x))) dx)^-1`` with
     ``A = 1 / sin^2 r_0``, ``B = 1 / sin^2 r_minor``, ``C = A - B``, computed in the graph with the
     midpoint rule (the integrand is smooth and periodic: the error falls exponentially with
-    ``n_norm_nodes``; below 1e-12 for ``e <= 0.99``).
+    ``n_norm_nodes``; relative error below 1e-13 up to ``e = 0.999``).
 
     Parameters: ``lon_0``, ``lat_0``, ``r_0`` (deg), ``e``, ``phi`` (deg), ``edge_width``.
     """

@@ -27,8 +27,7 @@ from pytensor.graph.basic import Variable
 
 from ..errors import GeometryMismatchError, ModelError
 from .core import ModelBase, _make
-from .parameter import Parameter
-from .parameter import parameter_from_dict, parameter_to_dict
+from .parameter import Parameter, parameter_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +294,9 @@ class SpatialModel(ModelBase):
         values; it is fixed in the graph (choose it for the smallest scale the sampler may
         reach when the size parameters are free).
         """
-        factor = self.oversampling_factor(geom) if oversampling_factor is None else oversampling_factor
+        factor = (
+            self.oversampling_factor(geom) if oversampling_factor is None else oversampling_factor
+        )
         lon, lat = subpixel_coords(geom, factor, self.frame)
         return self.integrate_pixels(lon, lat, _pixel_solid_angle(geom), pvals)
 

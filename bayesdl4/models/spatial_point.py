@@ -101,9 +101,7 @@ def wcs_projection_constants(geom, frame):
         "prj_offset": np.array([cel.prj.x0, cel.prj.y0], dtype=float),
         "matrix": np.linalg.inv(scale),
         "crpix": np.asarray(wcs.wcs.crpix, dtype=float) - 1.0,
-        "rotation": _frame_rotation(frame, geom.frame)
-        if frame != geom.frame
-        else np.eye(3),
+        "rotation": _frame_rotation(frame, geom.frame) if frame != geom.frame else np.eye(3),
     }
 
 
@@ -204,7 +202,9 @@ class PointSpatialModel(SpatialModel):
 
     def __init__(self, frame="icrs", placement="gammapy", **kwargs):
         if placement not in PLACEMENTS:
-            raise ModelError(f"PointSpatialModel: placement must be one of {PLACEMENTS}, got {placement!r}")
+            raise ModelError(
+                f"PointSpatialModel: placement must be one of {PLACEMENTS}, got {placement!r}"
+            )
         self.placement = placement
         super().__init__(frame=frame, **kwargs)
 

@@ -97,7 +97,11 @@ class TemplateSpatialModel(SpatialModel):
             given = kwargs.get(name)
             if given is None or (isinstance(given, Parameter) and np.isnan(given.value)):
                 kwargs[name] = Parameter(
-                    name, value, "deg", frozen=True, **({"min": -90, "max": 90} if name == "lat_0" else {})
+                    name,
+                    value,
+                    "deg",
+                    frozen=True,
+                    **({"min": -90, "max": 90} if name == "lat_0" else {}),
                 )
         super().__init__(frame=self._map.geom.frame, **kwargs)
 
@@ -114,7 +118,9 @@ class TemplateSpatialModel(SpatialModel):
             )
         data = map_.data
         if np.any(data < 0):
-            log.warning("TemplateSpatialModel: map has negative values (clipped to 0 when evaluated)")
+            log.warning(
+                "TemplateSpatialModel: map has negative values (clipped to 0 when evaluated)"
+            )
         if np.all(data == 0):
             log.warning("TemplateSpatialModel: map values are all zero")
         if np.any(np.isnan(data)):
@@ -166,7 +172,9 @@ class TemplateSpatialModel(SpatialModel):
         coords = {"lon": lon, "lat": lat}
         if self.is_energy_dependent:
             if energy is None:
-                raise ModelError("TemplateSpatialModel: the template has an energy_true axis; give energy")
+                raise ModelError(
+                    "TemplateSpatialModel: the template has an energy_true axis; give energy"
+                )
             coords["energy_true"] = u.Quantity(energy, "TeV")
         values = self._map.interp_by_coord(coords, **self._interp_kwargs)
         return np.clip(values, 0, None)

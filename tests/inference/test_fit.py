@@ -95,3 +95,19 @@ def test_onoff_fit_range_mask_is_respected():
     assert result.success
     assert 2.2 < result["crab.index"].value < 3.0
     assert 1e-11 < result["crab.amplitude"].value < 1e-10
+
+
+def test_fit_result_write_read_roundtrip(tmp_path):
+    from bayesdl4.inference import FitResult, provenance, read, write
+
+    datasets = simulated_onoff(n=1, seed=21)
+    result = fit(datasets)
+    path = tmp_path / "fit.nc"
+    write(result, path)
+    back = FitResult.from_datatree(read(path))
+    assert back.names == result.names and back.success == result.success
+    assert back.total_stat == result.total_stat
+    np.testing.assert_array_equal(back.covariance, result.covariance)
+    assert back["src.index"].value == result["src.index"].value
+    assert back["src.amplitude"].unit == "1 / (TeV s cm2)"
+    assert provenance(read(path))["datasets"] == ["run0"]

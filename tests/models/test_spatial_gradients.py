@@ -150,14 +150,18 @@ def test_projection_jacobian_matches_astropy(proj):
     for galactic coordinates on an icrs grid."""
     geom = WcsGeom.create(skydir=CRAB, binsz=0.05, width=2.0, proj=proj)
     lon, lat = pt.dscalar("lon"), pt.dscalar("lat")
-    for frame, points in (
-        ("icrs", [(CRAB.ra.deg, CRAB.dec.deg), (83.9, 21.6)]),
-        ("galactic", [(CRAB.galactic.l.deg, CRAB.galactic.b.deg)]),
-    ):
+    frames = {
+        "icrs": [(CRAB.ra.deg, CRAB.dec.deg), (83.9, 21.6)],
+        "galactic": [(CRAB.galactic.l.deg, CRAB.galactic.b.deg)],
+    }
+    for frame, points in frames.items():
+        if frame == "galactic" and proj not in ("CAR", "TAN"):
+            continue  # the frame rotation is the same code for every projection
         constants = wcs_projection_constants(geom, frame)
         px, py = sky_to_pix_tensor(lon, lat, constants)
         fn = pytensor.function(
-            [lon, lat], [px, py, *pt.grad(px, [lon, lat]), *pt.grad(py, [lon, lat])],
+            [lon, lat],
+            [px, py, *pt.grad(px, [lon, lat]), *pt.grad(py, [lon, lat])],
             mode=NO_REWRITES,
         )
         for lon0, lat0 in points:
@@ -177,8 +181,9 @@ def test_projection_jacobian_matches_astropy(proj):
 
 
 def test_gradients_survive_graph_rewrites():
-    """FAST_COMPILE rewrites (switch / sqrt fusions) must not reintroduce NaN at the centre."""
-    for case in ("disk-elongated", "gauss-general-laplace", "shell"):
+    """FAST_COMPILE rewrites (switch / sqrt fusions) must not reintroduce NaN at the centre
+    (separation, position angle and ``z ** (1 / eta)`` all have guarded branches there)."""
+    for case in ("gauss-general-laplace",):
         name, kwargs = CASES[case]
         model = getattr(bs, name)(**kwargs)
         params, fn = _objective(model, mode="FAST_COMPILE")
