@@ -51,9 +51,10 @@ class RegionGeom:
         return RegionGeom(self.region, [axis if ax.name == axis.name else ax for ax in self.axes], self.wcs)
 
     def energy_mask(self, energy_min=None, energy_max=None):
-        """Boolean mask, shape ``data_shape``: reco bins that lie fully inside [energy_min, energy_max].
+        """Boolean `RegionNDMap`: reco bins that lie fully inside [energy_min, energy_max].
 
-        As gammapy: a bin is kept if ``e_lo >= energy_min`` and ``e_hi <= energy_max``.
+        As gammapy: a bin is kept if ``e_lo >= energy_min`` and ``e_hi <= energy_max``, so
+        ``dataset.mask_fit = dataset.counts.geom.energy_mask(0.1 * u.TeV, 30 * u.TeV)`` works.
         """
         axis = self.axis("energy")
         lo, hi = axis.edges_min, axis.edges_max
@@ -62,7 +63,7 @@ class RegionGeom:
             keep &= lo >= u.Quantity(energy_min)
         if energy_max is not None:
             keep &= hi <= u.Quantity(energy_max)
-        return keep.reshape(self.data_shape)
+        return RegionNDMap(self, keep.reshape(self.data_shape))
 
     def is_allclose(self, other):
         return (
@@ -90,7 +91,7 @@ class RegionNDMap:
         self.geom = geom
         if data is None:
             data = np.zeros(geom.data_shape, dtype=dtype)
-        data = np.asarray(data)
+        data = np.asarray(data.data if isinstance(data, RegionNDMap) else data)
         if data.shape != geom.data_shape:
             if data.size == int(np.prod(geom.data_shape)):
                 data = data.reshape(geom.data_shape)
@@ -100,6 +101,9 @@ class RegionNDMap:
                 )
         self.data = data
         self.unit = u.Unit(unit)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.data, dtype=dtype)
 
     @classmethod
     def from_geom(cls, geom, unit="", dtype=float, data=None):

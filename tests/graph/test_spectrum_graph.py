@@ -45,7 +45,7 @@ def test_stat_sum_uses_masked_bins_and_wstat():
     datasets = simulated_onoff(n=1)
     dataset = datasets[0]
     geom = dataset.counts.geom
-    dataset.mask_fit = RegionNDMap(geom, geom.energy_mask(1 * u.TeV, 30 * u.TeV))
+    dataset.mask_fit = geom.energy_mask(1 * u.TeV, 30 * u.TeV)
     mu = dataset.npred_signal().data.ravel()
     per_bin = wstat(dataset.counts.data.ravel(), dataset.counts_off.data.ravel(), dataset.alpha.data.ravel(), mu)
     mask = dataset.mask_bins
@@ -90,7 +90,7 @@ def test_npred_and_stat_equal_gammapy_on_hess_spectrum():
     ours = SpectrumDatasetOnOff.read(path)
     theirs = gp_datasets.SpectrumDatasetOnOff.read(path)
     geom = ours.counts.geom
-    ours.mask_fit = RegionNDMap(geom, geom.energy_mask(0.66 * u.TeV, 30 * u.TeV))
+    ours.mask_fit = geom.energy_mask(0.66 * u.TeV, 30 * u.TeV)
     theirs.mask_fit = theirs.counts.geom.energy_mask(0.66 * u.TeV, 30 * u.TeV)
     kwargs = dict(amplitude=3.8e-11 * u.Unit("cm-2 s-1 TeV-1"), reference=1 * u.TeV, alpha=2.5, beta=0.12)
     ours.models = Models([SkyModel(LogParabolaSpectralModel(**kwargs), name="crab")])

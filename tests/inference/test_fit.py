@@ -8,7 +8,6 @@ from bayesdl4.datasets import Datasets, SpectrumDatasetOnOff
 from bayesdl4.datasets.simulate import fake_counts, simple_irf_dataset
 from bayesdl4.errors import InferenceError
 from bayesdl4.inference import fit
-from bayesdl4.maps import RegionNDMap
 from bayesdl4.models import Models, PowerLawSpectralModel, SkyModel
 from tests.conftest import gammapy_data
 from tests.helpers import TRUTH, simulated_onoff
@@ -88,7 +87,7 @@ def test_onoff_fit_range_mask_is_respected():
     path = gammapy_data() / "joint-crab/spectra/hess/pha_obs23523.fits"
     dataset = SpectrumDatasetOnOff.read(path)
     geom = dataset.counts.geom
-    dataset.mask_fit = RegionNDMap(geom, geom.energy_mask(0.66 * u.TeV, 30 * u.TeV))
+    dataset.mask_fit = geom.energy_mask(0.66 * u.TeV, 30 * u.TeV)
     dataset.models = Models([SkyModel(PowerLawSpectralModel(index=2.6, amplitude="3e-11 cm-2 s-1 TeV-1"),
                                       name="crab")])
     result = fit(Datasets([dataset]))

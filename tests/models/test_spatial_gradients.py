@@ -190,3 +190,14 @@ def test_gradients_survive_graph_rewrites():
         x0 = np.array([p.value for p in params])
         x0[[params.index(model.lon_0), params.index(model.lat_0)]] = _position("centre")
         _check(fn, params, x0, relative_step=RELATIVE_STEP.get(case, 1e-5))
+
+
+def test_hard_edge_disk_has_finite_gradients():
+    """``edge_width = 0`` (gammapy's hard edge): a step in value, finite gradients; in ``r_0``
+    only through the normalisation (central differences agree while no sample crosses the edge)."""
+    model = bs.DiskSpatialModel(r_0="0.31 deg", edge_width=0.0)
+    params, fn = _objective(model)
+    x0 = np.array([p.value for p in params])
+    x0[[params.index(model.lon_0), params.index(model.lat_0)]] = _position("between")
+    grad = _check(fn, params, x0)
+    assert grad[params.index(model.r_0)] < 0  # a wider disk of unit flux is fainter inside

@@ -1,0 +1,149 @@
+"""Compile and call times of the joint-crab log density per PyTensor backend (why NUMBA / CVM where).
+
+For each mode, a subprocess with empty PyTensor and Numba caches compiles the joint log density +
+gradient of the ten joint-crab spectra (``JointModel.log_density_function``, what ``fit`` and
+``logp_function`` use): that is the cold compile. A second subprocess on the now-filled caches
+gives the warm compile of a new session; inside it a second compile on fresh model objects (the
+in-memory cache misses) gives the warm in-process compile, split into graph building, rewriting
+and linking. Per-call times are measured with parameters changing between calls. The same is
+done for the one-dataset convenience graph behind ``dataset.stat_sum()`` / ``npred()``.
+
+    python benchmarks/bench_compile.py                   # modes NUMBA, CVM, FAST_RUN (~5 min)
+    python benchmarks/bench_compile.py --modes NUMBA --quick
+
+See benchmarks/README.md for the figures and what they decide
+(`bayesdl4.inference.model.DEFAULT_MODE`, `bayesdl4.graph.evaluate.CONVENIENCE_MODE`).
+"""
+
+import argparse
+import json
+import tempfile
+
+import common
+from common import format_seconds, print_table
+
+WORKER = """
+import json, time, warnings
+warnings.filterwarnings("ignore")
+t0 = time.perf_counter()
+import numpy as np
+import pytensor
+import common
+from bayesdl4.inference.model import JointModel
+
+MODE, QUICK = {mode!r}, {quick!r}
+datasets = common.read_ours(common.joint_crab_paths())
+datasets.models = common.models_ours()
+out = {{"import_read_s": time.perf_counter() - t0}}
+
+t1 = time.perf_counter()
+joint = JointModel(datasets)
+fn = joint.log_density_function(mode=MODE)
+out["compile_s"] = time.perf_counter() - t1
+out["nodes"] = len(fn.maker.fgraph.apply_nodes)
+xs = [p / joint.scales for p in common.parameter_points()]
+timing = common.time_per_call(fn, xs, repeat=2 if QUICK else 5, min_time=0.2 if QUICK else 1.0)
+out["call_s"], out["call_best_s"] = timing.median, timing.best
+
+# second compile in this process on fresh model objects (new ids: the in-memory cache misses)
+datasets.models = common.models_ours()
+joint = JointModel(datasets)
+t1 = time.perf_counter()
+try:
+    import pytensor.tensor as pt
+    from pytensor.compile.profiling import ProfileStats
+
+    x = pt.dvector("x")
+    logp, total_stat = joint._log_density(x)
+    outputs = [logp, pytensor.grad(logp, x), total_stat]
+    out["warm_graph_s"] = time.perf_counter() - t1
+    profile = ProfileStats(message="bench_compile")
+    pytensor.function([x], outputs, mode=MODE, trust_input=True, profile=profile)
+    out["warm_rewrite_s"], out["warm_link_s"] = profile.rewriting_time, profile.linker_time
+except Exception as error:  # private API moved: keep the total only
+    out["breakdown_error"] = repr(error)
+    datasets.models = common.models_ours()
+    joint = JointModel(datasets)
+    t1 = time.perf_counter()
+    joint.log_density_function(mode=MODE)
+out["warm_in_process_s"] = time.perf_counter() - t1
+
+# one-dataset convenience graph (dataset.stat_sum(), npred()): first call compiles
+import bayesdl4.graph.evaluate as evaluate
+evaluate.CONVENIENCE_MODE = MODE
+dataset = datasets[6]  # H.E.S.S. obs 23523
+dataset.models = common.models_ours()
+t1 = time.perf_counter()
+dataset.stat_sum()
+out["convenience_compile_s"] = time.perf_counter() - t1
+spectral = dataset.models["crab"].spectral_model
+def stat_at(theta):
+    for name, value in zip(common.START, theta):
+        getattr(spectral, name).value = value
+    return dataset.stat_sum()
+timing = common.time_per_call(stat_at, common.parameter_points(), repeat=2 if QUICK else 5,
+                              min_time=0.2 if QUICK else 1.0)
+out["convenience_call_s"] = timing.median
+print(json.dumps(out))
+"""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modes", default="NUMBA,CVM,FAST_RUN", help="comma-separated PyTensor modes")
+    parser.add_argument("--quick", action="store_true", help="shorter per-call timing")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    return parser.parse_args(argv)
+
+
+def describe_mode(name):
+    from pytensor.compile.mode import get_mode
+
+    mode = get_mode(name)
+    return f"{type(mode.linker).__name__}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    common.gammapy_data()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    results = {}
+    for mode in modes:
+        print(f"--- {mode} ({describe_mode(mode)})", flush=True)
+        code = WORKER.format(mode=mode, quick=args.quick)
+        with tempfile.TemporaryDirectory(prefix=f"bayesdl4-compile-{mode}-") as folder:
+            env = common.fresh_cache_env(folder)
+            cold, cold_wall = common.run_json_subprocess(code, env=env)
+            warm, warm_wall = common.run_json_subprocess(code, env=env)
+        results[mode] = {"cold": cold, "warm": warm, "cold_process_s": cold_wall, "warm_process_s": warm_wall}
+        print(f"    cold compile {cold['compile_s']:.2f} s, warm (new process) {warm['compile_s']:.2f} s, "
+              f"warm (same process) {warm['warm_in_process_s']:.2f} s, call {format_seconds(warm['call_s'])}, "
+              f"{warm['nodes']} nodes; convenience: cold {cold['convenience_compile_s']:.2f} s, "
+              f"warm {warm['convenience_compile_s']:.2f} s, call {format_seconds(warm['convenience_call_s'])}",
+              flush=True)
+
+    print("\nJoint log density + gradient of the 10 joint-crab spectra (JointModel.log_density_function):")
+    rows = []
+    for mode, r in results.items():
+        warm = r["warm"]
+        split = "-"
+        if "warm_rewrite_s" in warm:
+            split = (f"graph {warm['warm_graph_s']:.2f} s + rewrite {warm['warm_rewrite_s']:.2f} s + "
+                     f"link {warm['warm_link_s']:.2f} s")
+        rows.append([mode, describe_mode(mode), f"{r['cold']['compile_s']:.2f} s", f"{warm['compile_s']:.2f} s",
+                     f"{warm['warm_in_process_s']:.2f} s", split, format_seconds(warm["call_s"]),
+                     str(warm["nodes"])])
+    print_table(rows, ["mode", "linker", "cold compile", "warm, new process", "warm, same process",
+                       "warm same-process split", "per call", "nodes"])
+    print("\nOne-dataset convenience graph (dataset.stat_sum() on H.E.S.S. obs 23523; first call compiles):")
+    rows = [[mode, f"{r['cold']['convenience_compile_s']:.2f} s", f"{r['warm']['convenience_compile_s']:.2f} s",
+             format_seconds(r["warm"]["convenience_call_s"])] for mode, r in results.items()]
+    print_table(rows, ["mode", "cold first call", "warm first call (new process)", "per call"])
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
