@@ -242,7 +242,8 @@ def models_to_dict(models):
         pairs += list(zip(model.spectral_model.parameters, entries, strict=True))
         if getattr(model, "spatial_model", None) is not None:
             spatial_entries = data["spatial"].get("parameters", [])
-            pairs += list(zip(model.spatial_model.parameters, spatial_entries, strict=True))
+            if spatial_entries:  # gammapy writes ConstantSpatialModel with an empty list
+                pairs += list(zip(model.spatial_model.parameters, spatial_entries, strict=True))
     counts = {}
     for par, _ in pairs:
         counts[id(par)] = counts.get(id(par), 0) + 1

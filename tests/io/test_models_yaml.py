@@ -380,3 +380,14 @@ def test_shared_spatial_parameter_round_trips(tmp_path):
     assert back["a"].spatial_model.lat_0 is back["b"].spatial_model.lat_0
     assert back["b"].spatial_model.lon_0.quantity == 0.5 * u.deg
     assert back["a"].spatial_model.frame == "galactic"
+
+
+def test_constant_spatial_model_writes_like_gammapy(tmp_path):
+    from bayesdl4.models import ConstantSpatialModel, Models, PowerLawSpectralModel, SkyModel
+
+    models = Models([SkyModel(PowerLawSpectralModel(), ConstantSpatialModel(), name="diffuse")])
+    path = tmp_path / "models.yaml"
+    models.write(path)
+    back = Models.read(path)
+    assert back[0].spatial_model.tag[0] == "ConstantSpatialModel"
+    assert back[0].spectral_model.index.value == 2.0
