@@ -12,6 +12,7 @@ import pytensor.tensor as pt
 from astropy import units as u
 
 from ..errors import ModelError
+from ..models import SkyModel
 from ..stats import cash, wstat, wstat_profile_background
 
 __all__ = ["SpectrumGraphData", "prepare_spectrum", "FluxCache", "npred_signal_tensor", "stat_tensor"]
@@ -71,7 +72,8 @@ def prepare_spectrum(dataset, all_bins=False):
         background=background,
         counts_off=dataset.counts_off.data.reshape(-1)[bins].astype(float) if onoff else None,
         alpha=dataset.alpha.data.reshape(-1)[bins].astype(float) if onoff else None,
-        models=tuple(dataset.models or ()),
+        # background models (FoV norms) do not apply to spectra; only sources add counts
+        models=tuple(m for m in dataset.models or () if isinstance(m, SkyModel)),
     )
 
 

@@ -1,6 +1,7 @@
 """Models: parameters and priors, spectral and spatial models (PyTensor formulas), sky models,
 containers."""
 
+from .background import FoVBackgroundModel
 from .core import ModelBase
 from .parameter import Parameter, Parameters
 from .priors import GaussianPrior, LogUniformPrior, Prior, UniformPrior
@@ -23,6 +24,7 @@ from .spectral import __all__ as _spectral_all
 
 __all__ = [
     "ModelBase",
+    "FoVBackgroundModel",
     "Parameter",
     "Parameters",
     "Prior",
