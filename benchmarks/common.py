@@ -86,14 +86,13 @@ def read_ours(paths):
     from astropy import units as u
 
     from bayesdl4.datasets import Datasets, SpectrumDatasetOnOff
-    from bayesdl4.maps import RegionNDMap
 
     datasets = []
     for instrument, path in paths:
         dataset = SpectrumDatasetOnOff.read(path)
         emin, emax = JOINT_CRAB_RANGES[instrument]
         geom = dataset.counts.geom
-        dataset.mask_fit = RegionNDMap(geom, geom.energy_mask(emin * u.TeV, emax * u.TeV))
+        dataset.mask_fit = geom.energy_mask(emin * u.TeV, emax * u.TeV)
         datasets.append(dataset)
     return Datasets(datasets)
 

@@ -36,7 +36,6 @@ def read_datasets(gammapy_data):
     from astropy import units as u
 
     from bayesdl4.datasets import Datasets, SpectrumDatasetOnOff
-    from bayesdl4.maps import RegionNDMap
 
     folder = Path(gammapy_data) / "joint-crab" / "spectra"
     datasets = []
@@ -49,14 +48,20 @@ def read_datasets(gammapy_data):
             name = f"{instrument}_{path.stem.removeprefix('pha_')}"
             dataset = SpectrumDatasetOnOff.read(path, name=name)
             geom = dataset.counts.geom
-            dataset.mask_fit = RegionNDMap(geom, geom.energy_mask(emin * u.TeV, emax * u.TeV))
+            dataset.mask_fit = geom.energy_mask(emin * u.TeV, emax * u.TeV)
             datasets.append(dataset)
     return Datasets(datasets)
 
 
 def crab_models():
     """Log-parabola (natural log, reference 1 TeV) with proper priors on its three free parameters."""
-    from bayesdl4.models import LogParabolaSpectralModel, LogUniformPrior, Models, SkyModel, UniformPrior
+    from bayesdl4.models import (
+        LogParabolaSpectralModel,
+        LogUniformPrior,
+        Models,
+        SkyModel,
+        UniformPrior,
+    )
 
     spectral = LogParabolaSpectralModel(amplitude="3e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.3, beta=0.0)
     spectral.amplitude.prior = LogUniformPrior(1e-13, 1e-9)
@@ -127,8 +132,8 @@ def main(argv=None):
     posterior = sample(datasets, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed)
     print(f"\nNUTS: {args.chains} chains x {args.draws} draws (tune {args.tune}) in "
           f"{time.perf_counter() - t0:.1f} s, compile included")
-    summary = az.summary(posterior, var_names=list(result.names))
-    print(summary.to_string())
+    summary = az.summary(posterior, var_names=list(result.names), round_to="none")
+    print(summary.to_string(float_format=lambda value: f"{value:.4g}"))
 
     rows, per_instrument = loo_table(posterior, datasets)
     print("\nPSIS-LOO per spectrum (elpd over its fitted bins; Pareto k > 0.7 flags influential bins):")

@@ -86,6 +86,37 @@ class Datasets:
     def copy(self):
         return Datasets([d.copy() for d in self._datasets])
 
+    # I/O (formats live in bayesdl4.io.datasets_yaml) ------------------------------------
+    @classmethod
+    def read(cls, filename, filename_models=None):
+        """Read a datasets YAML and the files it lists (gammapy 2.1's ``Datasets.read``).
+
+        ``filename_models``: models YAML whose models are given to the datasets.
+        """
+        from ..io.datasets_yaml import read_datasets
+
+        return read_datasets(filename, filename_models=filename_models)
+
+    def write(
+        self, path, filename_models=None, overwrite=False, prefix=None, spectrum_format="gadf"
+    ):
+        """Write a datasets YAML + one FITS file per dataset (+ models YAML), all or nothing.
+
+        ``path`` is the YAML file (gammapy 2.1's layout, files named ``<name>.fits``), or with
+        ``prefix`` a folder receiving ``<prefix>_datasets.yaml``, ``<prefix>_data_<name>.fits``
+        and ``<prefix>_models.yaml``. See `bayesdl4.io.datasets_yaml.write_datasets`.
+        """
+        from ..io.datasets_yaml import write_datasets
+
+        return write_datasets(
+            self,
+            path,
+            filename_models=filename_models,
+            overwrite=overwrite,
+            prefix=prefix,
+            spectrum_format=spectrum_format,
+        )
+
     def __repr__(self):
         lines = [f"Datasets ({len(self)})"] + [f"  {d!r}" for d in self._datasets]
         return "\n".join(lines)

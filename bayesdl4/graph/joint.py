@@ -6,6 +6,8 @@ import numpy as np
 import pytensor.tensor as pt
 
 from ..errors import ModelError
+from ..stats import cash
+from .map import MapGraphData, map_npred_tensors, map_stat_tensor, prepare_map
 from .spectrum import (
     FluxCache,
     npred_background_tensor,
@@ -34,15 +36,22 @@ class DatasetGraph:
         """Per-bin log-likelihood, gammapy's convention ``-0.5 * stat``."""
         return -0.5 * self.stat
 
+    npred_background_map: object = None
+
     def npred_background(self):
+        if self.npred_background_map is not None:
+            return self.npred_background_map, None
         return npred_background_tensor(self.data, self.npred_signal)
 
 
 def _prepare(dataset, all_bins):
     from ..datasets import SpectrumDataset
+    from ..datasets.map import MapDataset
 
     if isinstance(dataset, SpectrumDataset):
         return prepare_spectrum(dataset, all_bins=all_bins)
+    if isinstance(dataset, MapDataset) and type(dataset).__name__ == "MapDataset":
+        return prepare_map(dataset)
     raise ModelError(f"dataset {dataset.name!r}: no graph builder for {type(dataset).__name__}")
 
 
@@ -62,12 +71,27 @@ def build_dataset_graphs(datasets, pvals, all_bins=False, model_names=None):
     prepared = [_prepare(d, all_bins) for d in datasets]
     cache = FluxCache(pvals)
     for data in prepared:
-        cache.register(data, model_names)
+        if not isinstance(data, MapGraphData):
+            cache.register(data, model_names)
     graphs = []
     for data in prepared:
+        if isinstance(data, MapGraphData):
+            graphs.append(_map_graph(data, pvals, all_bins, model_names))
+            continue
         signal = npred_signal_tensor(data, cache, model_names)
         graphs.append(DatasetGraph(data=data, npred_signal=signal, stat=stat_tensor(data, signal)))
     return graphs
+
+
+def _map_graph(data, pvals, all_bins, model_names):
+    if model_names is not None:
+        data.sources = [p for p in data.sources if p.model.name in model_names]
+    if all_bins:
+        signal, background = map_npred_tensors(data, pvals)
+        stat = cash(pt.as_tensor(data.counts), signal + background).reshape((-1,))
+        return DatasetGraph(data=data, npred_signal=signal, stat=stat, npred_background_map=background)
+    stat, signal = map_stat_tensor(data, pvals)
+    return DatasetGraph(data=data, npred_signal=signal, stat=stat)
 
 
 def parameter_inputs(parameters):
@@ -89,7 +113,13 @@ def data_fingerprint(dataset):
                  "acceptance_off"):
         m = getattr(dataset, attr, None)
         parts.append(None if m is None else hash(np.ascontiguousarray(m.data).tobytes()))
-    if dataset.edisp is not None:
-        parts.append(hash(dataset.edisp.pdf_matrix.tobytes()))
+    for irf in (getattr(dataset, "edisp", None), getattr(dataset, "psf", None)):
+        array = None
+        for attr in ("pdf_matrix", "edisp_map", "psf_map"):
+            array = getattr(irf, attr, None) if irf is not None else None
+            if array is not None:
+                break
+        array = getattr(array, "data", array)
+        parts.append(None if array is None else hash(np.ascontiguousarray(array).tobytes()))
     parts.append(tuple(id(m) for m in dataset.models or ()))
     return tuple(parts)

@@ -114,6 +114,8 @@ class JointModel:
             theta = pt.dvector("theta")
             outputs, layout = [], []
             for graph in self._graph(theta):
+                if not getattr(graph.data, "pointwise", True):
+                    continue  # map datasets: per-plane sufficient statistics, no per-bin terms yet
                 mu_bkg_on, mu_off = graph.npred_background()
                 outputs += [graph.loglike, graph.npred_signal + mu_bkg_on]
                 if mu_off is not None:

@@ -1,4 +1,4 @@
-"""Gammapy's GADF layout for region-based (1D spectrum) datasets, and the FITS helpers it shares with OGIP.
+"""Gammapy's GADF layout for region-based (1D spectrum) datasets.
 
 A spectrum dataset is one FITS file of region maps, as gammapy 2.1 ``SpectrumDatasetOnOff.write(format="gadf")``
 writes it. Each map ``NAME`` is three HDUs:
@@ -16,11 +16,8 @@ We add ``LIVETIME`` [s] and ``OBS_ID`` to the primary header (gammapy ignores th
 ``MASK_FIT`` in this format, so both masks round-trip without extra HDUs.
 """
 
-import contextlib
 import logging
 import operator
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +26,21 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
-from ..errors import DataFileNotFoundError, DataFormatError, GeometryMismatchError
+from ..errors import DataFormatError, GeometryMismatchError
 from ..irf import EDispKernel
 from ..maps import MapAxis, RegionGeom, RegionNDMap
-from ..utils.fileio import check_overwrite
+from ._fits import (
+    bad_bins,
+    column_unit,
+    get_column,
+    get_hdu,
+    hdu_names,
+    make_axis,
+    open_fits,
+    set_header,
+    table_hdu,
+    write_hdulists,
+)
 
 __all__ = [
     "open_fits",
@@ -54,121 +62,6 @@ log = logging.getLogger(__name__)
 BINSZ_WCS_DEG = (
     0.1  # pixel size of the reference WCS made for a region without one (gammapy's default)
 )
-
-
-# ---------------------------------------------------------------------------------------------- FITS helpers
-@contextlib.contextmanager
-def open_fits(path, role="file"):
-    """Open a FITS file read-only, turning a missing or unreadable file into the project's errors.
-
-    Parameters
-    ----------
-    path : str or Path
-    role : str
-        What the file is, for messages (e.g. ``"ARF (ANCRFILE of pha.fits)"``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileNotFoundError(
-            f"{role} {path} does not exist; check the path (and the keyword naming it)"
-        )
-    try:
-        hdulist = fits.open(path, memmap=False)
-    except Exception as exc:  # astropy raises OSError, ValueError, TypeError ... on corrupt files
-        raise DataFormatError(
-            f"{role} {path} is not a readable FITS file ({exc}); re-create or re-download it"
-        ) from exc
-    try:
-        yield hdulist
-    finally:
-        hdulist.close()
-
-
-def hdu_names(hdulist):
-    return [hdu.name for hdu in hdulist]
-
-
-def get_hdu(hdulist, names, path, hint=""):
-    """The first HDU of ``names`` present in ``hdulist``; else a `DataFormatError` listing what is there."""
-    names = [names] if isinstance(names, str) else list(names)
-    for name in names:
-        if name in hdulist:
-            return hdulist[name]
-    raise DataFormatError(
-        f"{path}: no {' or '.join(repr(n) for n in names)} HDU (HDUs present: {hdu_names(hdulist)}). {hint}".rstrip()
-    )
-
-
-def get_column(hdu, name, path, required=True):
-    """Column ``name`` of a binary table HDU as a numpy array (None when absent and not required)."""
-    columns = [c.upper() for c in hdu.columns.names] if hdu.columns is not None else []
-    if name.upper() not in columns:
-        if required:
-            raise DataFormatError(
-                f"{path}: HDU {hdu.name!r} has no column {name!r} (columns: {hdu.columns.names})"
-            )
-        return None
-    return np.asarray(hdu.data.field(name))
-
-
-def column_unit(hdu, name):
-    for col in hdu.columns:
-        if col.name.upper() == name.upper():
-            return u.Unit(col.unit) if col.unit else u.dimensionless_unscaled
-    return u.dimensionless_unscaled
-
-
-def make_axis(edges, unit, name, path, hdu_name, interp="log"):
-    """A `MapAxis`, with errors naming the file and HDU the edges came from."""
-    try:
-        return MapAxis(np.asarray(edges, dtype=float), name=name, interp=interp, unit=unit)
-    except GeometryMismatchError as exc:
-        raise DataFormatError(
-            f"{path}: HDU {hdu_name!r} does not define a valid {name} axis: {exc}"
-        ) from exc
-
-
-def write_hdulists(hdulists, overwrite=False):
-    """Write several FITS files as one transaction.
-
-    Every file goes to a temporary name beside its target first; only when all are written are they renamed
-    onto their targets. With ``overwrite=False`` an existing target raises `FileExistsError` (naming it)
-    before anything is written.
-
-    Parameters
-    ----------
-    hdulists : dict of Path -> `~astropy.io.fits.HDUList`
-
-    Returns
-    -------
-    paths : list of Path
-    """
-    targets = [Path(p) for p in hdulists]
-    if len(set(targets)) != len(targets):
-        raise DataFormatError(
-            f"write: two outputs share one file name: {[str(p) for p in targets]}"
-        )
-    for path in targets:
-        check_overwrite(path, overwrite)
-    temps = {}
-    try:
-        for path, hdulist in zip(targets, hdulists.values(), strict=True):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            suffix = "".join(path.suffixes) or ".tmp"
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-            os.close(fd)
-            os.unlink(tmp)  # astropy refuses to write onto an existing file
-            temps[path] = Path(tmp)
-            hdulist.writeto(tmp)
-        for path in targets:  # re-check: a file may have appeared while writing
-            check_overwrite(path, overwrite)
-        for path in targets:
-            os.replace(temps[path], path)
-    finally:
-        for tmp in temps.values():
-            if tmp.exists():
-                tmp.unlink()
-    return targets
 
 
 # ---------------------------------------------------------------------------------------------- regions
@@ -300,12 +193,6 @@ def _unit_str(unit):
     return "" if unit == u.dimensionless_unscaled else unit.to_string()
 
 
-def _set_header(hdu, values):
-    for key, value in values.items():
-        hdu.header[key] = value
-    return hdu
-
-
 def _bands_hdu(axes, extname):
     n = int(np.prod([ax.nbin for ax in axes]))
     cols = [fits.Column(name="CHANNEL", format="K", array=np.arange(n, dtype=np.int64))]
@@ -320,7 +207,7 @@ def _bands_hdu(axes, extname):
                     name=colname, format="D", array=np.ravel(grid[idx]), unit=_unit_str(axis.unit)
                 )
             )
-    return _set_header(fits.BinTableHDU.from_columns(cols, name=extname), _axes_header(axes))
+    return set_header(fits.BinTableHDU.from_columns(cols, name=extname), _axes_header(axes))
 
 
 def region_map_to_hdus(region_map, extname, cache=None):
@@ -354,7 +241,7 @@ def region_map_to_hdus(region_map, extname, cache=None):
         )
     channel = fits.Column(name="CHANNEL", format="I", array=np.arange(len(data), dtype=np.int16))
     hdu = fits.BinTableHDU.from_columns([channel, column], name=extname)
-    hdus = [_set_header(hdu, _axes_header(geom.axes))]
+    hdus = [set_header(hdu, _axes_header(geom.axes))]
 
     key = (
         "bands",
@@ -452,12 +339,8 @@ def region_map_from_hdulist(hdulist, extname, path, dtype=float, cache=None):
 
 # ---------------------------------------------------------------------------------------------- datasets
 def _check_finite_nonneg(m, what, path, allow_negative=False):
-    data = m.data
-    bad = ~np.isfinite(data)
-    if not allow_negative:
-        bad |= data < 0
-    if np.any(bad):
-        idx = np.flatnonzero(bad.ravel())[:10].tolist()
+    idx = bad_bins(m.data, allow_negative)
+    if idx:
         kind = "non-finite" if allow_negative else "negative or non-finite"
         raise DataFormatError(f"{path}: HDU {what!r} has {kind} values in bins {idx}; fix the file")
 
@@ -518,11 +401,9 @@ def spectrum_dataset_to_gadf_hdulist(dataset):
     if dataset.mask_fit is not None:
         add(_as_bool(dataset.mask_fit), "MASK_FIT")
     if dataset.gti is not None:
-        hdulist.append(fits.table_to_hdu(Table(dataset.gti)))
-        hdulist[-1].name = "GTI"
+        hdulist.append(table_hdu(dataset.gti, "GTI"))
     if dataset.meta_table is not None:
-        hdulist.append(fits.table_to_hdu(Table(dataset.meta_table)))
-        hdulist[-1].name = "META_TABLE"
+        hdulist.append(table_hdu(dataset.meta_table, "META_TABLE"))
     if is_onoff:
         if dataset.counts_off is not None:
             add(dataset.counts_off, "COUNTS_OFF")
@@ -546,19 +427,22 @@ def spectrum_dataset_from_gadf_hdulist(hdulist, path, name=None, dataset_class=N
     cls = _pick_class(dataset_class, is_onoff, path, "no COUNTS_OFF HDU")
 
     cache = {}
-    counts = region_map_from_hdulist(hdulist, "COUNTS", path, cache=cache)
-    _check_finite_nonneg(counts, "COUNTS", path)
+
+    def read_checked(key):
+        """A region map whose values must be finite and >= 0."""
+        region_map = region_map_from_hdulist(hdulist, key, path, cache=cache)
+        _check_finite_nonneg(region_map, key, path)
+        return region_map
+
+    counts = read_checked("COUNTS")
     kwargs = {"counts": counts, "name": name}
     energy_axis = counts.geom.axis("energy")
 
     exposure = None
     if "EXPOSURE" in hdulist:
-        exposure = region_map_from_hdulist(hdulist, "EXPOSURE", path, cache=cache)
-        if (
-            exposure.geom.axes[0].name == "energy"
-        ):  # as gammapy: an exposure is always on true energy
+        exposure = read_checked("EXPOSURE")
+        if exposure.geom.axes[0].name == "energy":  # as gammapy: exposure is on true energy
             exposure.geom.axes[0] = exposure.geom.axes[0].copy(name="energy_true")
-        _check_finite_nonneg(exposure, "EXPOSURE", path)
         kwargs["exposure"] = exposure
 
     if "EDISP" in hdulist:
@@ -591,9 +475,7 @@ def spectrum_dataset_from_gadf_hdulist(hdulist, path, name=None, dataset_class=N
             raise DataFormatError(f"{path}: HDU 'EDISP': {exc}") from exc
 
     if "BACKGROUND" in hdulist and not is_onoff:
-        background = region_map_from_hdulist(hdulist, "BACKGROUND", path, cache=cache)
-        _check_finite_nonneg(background, "BACKGROUND", path)
-        kwargs["background"] = background
+        kwargs["background"] = read_checked("BACKGROUND")
     for key in ("MASK_SAFE", "MASK_FIT"):
         if key in hdulist:
             kwargs[key.lower()] = region_map_from_hdulist(
@@ -611,18 +493,11 @@ def spectrum_dataset_from_gadf_hdulist(hdulist, path, name=None, dataset_class=N
     kwargs["meta"] = meta
 
     if is_onoff:
-        counts_off = region_map_from_hdulist(hdulist, "COUNTS_OFF", path, cache=cache)
-        _check_finite_nonneg(counts_off, "COUNTS_OFF", path)
-        kwargs["counts_off"] = counts_off
+        kwargs["counts_off"] = read_checked("COUNTS_OFF")
         for key in ("ACCEPTANCE", "ACCEPTANCE_OFF"):
             if key in hdulist:
-                acc = region_map_from_hdulist(hdulist, key, path, cache=cache)
-                _check_finite_nonneg(acc, key, path)
-                kwargs[key.lower()] = RegionNDMap(counts.geom, acc.data)
-    try:
-        return cls(**kwargs)
-    except (DataFormatError, GeometryMismatchError) as exc:
-        raise type(exc)(f"{path}: {exc}") from exc
+                kwargs[key.lower()] = RegionNDMap(counts.geom, read_checked(key).data)
+    return _build_dataset(cls, kwargs, path)
 
 
 def _pick_class(dataset_class, is_onoff, path, why):
@@ -640,6 +515,14 @@ def _pick_class(dataset_class, is_onoff, path, why):
     if is_onoff:
         return dataset_class if wants_onoff else SpectrumDatasetOnOff
     return dataset_class
+
+
+def _build_dataset(cls, kwargs, path):
+    """``cls(**kwargs)``, naming the file in the errors the dataset raises."""
+    try:
+        return cls(**kwargs)
+    except (DataFormatError, GeometryMismatchError) as exc:
+        raise type(exc)(f"{path}: {exc}") from exc
 
 
 def read_gadf_spectrum(filename, name=None, dataset_class=None):

@@ -6,7 +6,8 @@
 from pathlib import Path
 
 from ..errors import DataFormatError
-from .gadf_region import hdu_names, open_fits, read_gadf_spectrum, write_gadf_spectrum
+from ._fits import hdu_names, open_fits
+from .gadf_region import read_gadf_spectrum, write_gadf_spectrum
 from .ogip import ogip_filenames, read_ogip_spectrum, write_ogip_spectrum
 
 __all__ = [

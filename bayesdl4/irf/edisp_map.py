@@ -16,9 +16,9 @@ import numpy as np
 from astropy import units as u
 
 from ..errors import GeometryMismatchError
-from ..maps import MapAxis, WcsGeom, WcsNDMap
+from ..maps import MapAxis, WcsNDMap
+from .core import IRFMap, irf_geom
 from .edisp import EDispKernel
-from .psf_map import IRFMap
 
 __all__ = ["EDispKernelMap", "EDispMap", "get_overlap_fraction"]
 
@@ -32,7 +32,31 @@ def get_overlap_fraction(energy_axis: MapAxis, energy_axis_true: MapAxis) -> np.
     return (np.clip(xmin - xmax, 0, np.inf) / (b_max - b_min)).to_value("")
 
 
-class EDispKernelMap(IRFMap):
+class _EDispMapBase(IRFMap):
+    """What both energy-dispersion maps share: the ``EDISP`` HDU and the ``energy_true`` axis last."""
+
+    hdu_name = "EDISP"
+
+    @property
+    def edisp_map(self) -> WcsNDMap:
+        return self._irf_map
+
+    @property
+    def energy_axis_true(self) -> MapAxis:
+        return self.geom.axes[1]
+
+    def _nearest_pixel_data(self, position) -> np.ndarray:
+        """The map's values in the pixel nearest to ``position``, shape ``(n_true, n_first_axis)``."""
+        first, energy_true = self.geom.axes
+        coords = {
+            "skycoord": position,
+            first.name: first.center[np.newaxis, :],
+            "energy_true": energy_true.center[:, np.newaxis],
+        }
+        return self.edisp_map.interp_by_coord(coords, method="nearest")
+
+
+class EDispKernelMap(_EDispMapBase):
     """Energy-dispersion kernels per sky pixel.
 
     Parameters
@@ -47,7 +71,6 @@ class EDispKernelMap(IRFMap):
     """
 
     required_axes = (("energy", "energy_true"),)
-    hdu_name = "EDISP"
     kind = "energy-dispersion kernel map"
 
     def __init__(
@@ -56,16 +79,8 @@ class EDispKernelMap(IRFMap):
         super().__init__(edisp_kernel_map, exposure_map=exposure_map, source=source)
 
     @property
-    def edisp_map(self) -> WcsNDMap:
-        return self._irf_map
-
-    @property
     def energy_axis(self) -> MapAxis:
         return self.geom.axes[0]
-
-    @property
-    def energy_axis_true(self) -> MapAxis:
-        return self.geom.axes[1]
 
     @classmethod
     def from_diagonal_response(cls, energy_axis, energy_axis_true, geom=None):
@@ -73,9 +88,7 @@ class EDispKernelMap(IRFMap):
 
         ``geom`` is the image grid (default an all-sky 2 x 1 CAR grid); the exposure is zero.
         """
-        if geom is None:
-            geom = WcsGeom.create(npix=(2, 1), proj="CAR", binsz=180)
-        geom = geom.to_image().to_cube([energy_axis, energy_axis_true])
+        geom = irf_geom([energy_axis, energy_axis_true], geom)
         data = get_overlap_fraction(energy_axis, energy_axis_true)[:, :, None, None]
         exposure = WcsNDMap(geom.squash("energy"), unit="m2 s")
         return cls(WcsNDMap(geom, data * np.ones(geom.data_shape)), exposure_map=exposure)
@@ -107,17 +120,11 @@ class EDispKernelMap(IRFMap):
                 f"{self.energy_axis}"
             )
         position = self._get_nearest_valid_position(self._position(position))
-        energy, energy_true = self.energy_axis, self.energy_axis_true
-        coords = {
-            "skycoord": position,
-            "energy": energy.center[np.newaxis, :],
-            "energy_true": energy_true.center[:, np.newaxis],
-        }
-        data = self.edisp_map.interp_by_coord(coords, method="nearest")
-        return EDispKernel((energy_true.copy(), energy.copy()), data)
+        data = self._nearest_pixel_data(position)
+        return EDispKernel((self.energy_axis_true.copy(), self.energy_axis.copy()), data)
 
 
-class EDispMap(IRFMap):
+class EDispMap(_EDispMapBase):
     """Migration density ``dP/dmigra`` per sky pixel, ``migra = E_reco / E_true``.
 
     Parameters
@@ -131,23 +138,14 @@ class EDispMap(IRFMap):
     """
 
     required_axes = (("migra", "energy_true"),)
-    hdu_name = "EDISP"
     kind = "energy-dispersion (migra) map"
 
     def __init__(self, edisp_map: WcsNDMap, exposure_map: WcsNDMap | None = None, source=None):
         super().__init__(edisp_map, exposure_map=exposure_map, source=source)
 
     @property
-    def edisp_map(self) -> WcsNDMap:
-        return self._irf_map
-
-    @property
     def migra_axis(self) -> MapAxis:
         return self.geom.axes[0]
-
-    @property
-    def energy_axis_true(self) -> MapAxis:
-        return self.geom.axes[1]
 
     def _kernel_data(self, data, energy_axis, threshold):
         """Migra density ``(n_true, n_migra, ...)`` -> kernel ``(n_true, n_reco, ...)``."""
@@ -192,25 +190,16 @@ class EDispMap(IRFMap):
         """
         if energy_axis is None:
             raise GeometryMismatchError("EDispMap.get_edisp_kernel needs the reco energy_axis")
-        position = self._position(position)
-        migra, energy_true = self.migra_axis, self.energy_axis_true
-        coords = {
-            "skycoord": position,
-            "migra": migra.center[np.newaxis, :],
-            "energy_true": energy_true.center[:, np.newaxis],
-        }
-        data = self.edisp_map.interp_by_coord(coords, method="nearest")
+        data = self._nearest_pixel_data(self._position(position))
         kernel = self._kernel_data(data, energy_axis, threshold=1e-8)
-        return EDispKernel((energy_true.copy(), energy_axis.copy()), kernel)
+        return EDispKernel((self.energy_axis_true.copy(), energy_axis.copy()), kernel)
 
     @classmethod
     def from_diagonal_response(cls, energy_axis_true, migra_axis=None, geom=None):
         """Near-perfect resolution (density spread over the two migra bins around 1), as gammapy."""
         if migra_axis is None:
             migra_axis = MapAxis(np.linspace(1 - 1e-5, 1 + 1e-5, 4), name="migra", interp="lin")
-        if geom is None:
-            geom = WcsGeom.create(npix=(2, 1), proj="CAR", binsz=180)
-        geom = geom.to_image().to_cube([migra_axis, energy_axis_true])
+        geom = irf_geom([migra_axis, energy_axis_true], geom)
         pix = np.arange(migra_axis.nbin) - migra_axis.coord_to_pix(1 * u.Unit(""))
         weights = np.where(np.abs(pix) < 1, 1 - np.abs(pix), 0)
         density = weights / migra_axis.bin_width.to_value("")
