@@ -51,7 +51,7 @@ def _prepare(dataset, all_bins):
     if isinstance(dataset, SpectrumDataset):
         return prepare_spectrum(dataset, all_bins=all_bins)
     if isinstance(dataset, MapDataset) and type(dataset).__name__ == "MapDataset":
-        return prepare_map(dataset)
+        return prepare_map(dataset, all_planes=all_bins)
     raise ModelError(f"dataset {dataset.name!r}: no graph builder for {type(dataset).__name__}")
 
 

@@ -45,6 +45,10 @@ class PointSourcePlan:
     kernel: np.ndarray | None  # (n_planes, n, n)
     kernel_is_reco: bool
     edisp: np.ndarray  # (n_true, n_reco)
+    planes: np.ndarray | None = None  # reco planes computed (those with masked bins)
+    origin: tuple = (0, 0)  # (x, y) pixel of the unclipped cutout's first column/row
+    base: tuple = (0, 0)  # (x, y) integer pixel the deposit shifts are counted from
+    deposit_exposure: np.ndarray | None = None  # (n_true, a, b) exposure at base + shifts, cm2 s
     kernel_rad: np.ndarray | None = None  # for placement "exact": (n_planes, n_rad) profile
     pixel_lonlat: tuple | None = None  # cutout pixel centres (deg, model frame)
 
@@ -63,7 +67,8 @@ class MapGraphData:
     energy_center: np.ndarray  # reco energy centres, TeV
     sources: list = field(default_factory=list)
     background_model: object = None
-    explicit: np.ndarray | None = None  # bool (n_e, ny, nx): masked bins evaluated one by one
+    explicit: np.ndarray | None = None  # bool (n_e, ny, nx): masked bins outside the box, one by one
+    box: tuple | None = None  # (planes, ys, xs) dense block holding every source cutout
     plane_counts: np.ndarray | None = None  # background-only sums per plane
     plane_background: np.ndarray | None = None
     plane_nlnb: np.ndarray | None = None
@@ -75,7 +80,7 @@ class MapGraphData:
     pointwise = False
 
 
-def _point_plan(dataset, model):
+def _point_plan(dataset, model, all_planes=False):
     spatial = model.spatial_model
     geom = dataset.counts.geom
     position = spatial.position
@@ -90,6 +95,15 @@ def _point_plan(dataset, model):
         is_reco = dataset.psf.is_reco
         kernel_geom = geom if is_reco else dataset.exposure.geom
         kernel = dataset.psf.get_psf_kernel(kernel_geom, position=position).data
+    mask = dataset.mask
+    planes = np.arange(energy_axis.nbin)
+    if mask is not None and not all_planes:
+        planes = np.flatnonzero(np.any(mask, axis=(1, 2)))
+    edisp = edisp[:, planes]
+    if kernel is not None:
+        if is_reco:
+            kernel = kernel[planes]
+        kernel = _crop_kernel(kernel)
     half = 0 if kernel is None else kernel.shape[-1] // 2
     x0, y0 = (float(v) for v in np.ravel(geom.coord_to_pix(position))[:2])
     nx, ny = geom.npix
@@ -104,7 +118,13 @@ def _point_plan(dataset, model):
         raise ModelError(f"model {model.name!r}: position {position} lies outside dataset {dataset.name!r}")
     plan = PointSourcePlan(model=model, ys=ys, xs=xs, edges_true=edges_true,
                            exposure=exposure_full[:, ys, xs], kernel=kernel, kernel_is_reco=is_reco,
-                           edisp=edisp)
+                           edisp=edisp, planes=planes, origin=(lo_x, lo_y),
+                           base=(int(np.floor(x0)), int(np.floor(y0))))
+    shifts = np.arange(-POINT_MARGIN, POINT_MARGIN + 2)
+    px, py = plan.base[0] + shifts, plan.base[1] + shifts
+    inside_x, inside_y = (px >= 0) & (px < nx), (py >= 0) & (py < ny)
+    deposit_exposure = exposure_full[:, np.clip(py, 0, ny - 1)][:, :, np.clip(px, 0, nx - 1)]
+    plan.deposit_exposure = deposit_exposure * (inside_y[:, None] & inside_x[None, :])
     if spatial.placement == "exact":
         if dataset.psf is None:
             raise ModelError(f"model {model.name!r}: placement='exact' needs a PSF in dataset {dataset.name!r}")
@@ -115,14 +135,28 @@ def _point_plan(dataset, model):
         lon_m = sky.spherical.lon.deg if spatial.frame == "icrs" else sky.l.deg
         lat_m = sky.spherical.lat.deg if spatial.frame == "icrs" else sky.b.deg
         plan.pixel_lonlat = (lon_m[ys, xs], lat_m[ys, xs])
-        energy = (energy_axis if is_reco else dataset.exposure.geom.axis("energy_true")).center
+        energy = energy_axis.center[planes] if is_reco else dataset.exposure.geom.axis("energy_true").center
         plan.kernel_rad = (dataset.psf.rad_axis.center.to_value("deg"),
                            dataset.psf.psf_profile(energy, position))
     return plan
 
 
-def prepare_map(dataset):
-    """Constants of a map dataset: masks, source plans, background-only sufficient statistics."""
+def _crop_kernel(kernel):
+    """Drop the all-zero border of a kernel stack (gammapy sizes kernels by the largest radius over
+    all planes, masked ones included); the kernel stays odd-sized and centred."""
+    c = kernel.shape[-1] // 2
+    nonzero = np.argwhere(np.any(kernel != 0, axis=0))
+    if nonzero.size == 0:
+        return kernel[:, c : c + 1, c : c + 1]
+    r = int(np.max(np.abs(nonzero - c)))
+    return kernel[:, c - r : c + r + 1, c - r : c + r + 1]
+
+
+def prepare_map(dataset, all_planes=False):
+    """Constants of a map dataset: masks, source plans, background-only sufficient statistics.
+
+    ``all_planes`` evaluates sources in every energy plane (npred maps), not only masked ones.
+    """
     counts = dataset.counts.data.astype(float)
     shape = counts.shape
     mask = dataset.mask
@@ -139,19 +173,25 @@ def prepare_map(dataset):
                     f"model {model.name!r}: map datasets support point sources only so far "
                     f"(got {None if model.spatial_model is None else model.spatial_model.tag[0]})"
                 )
-            sources.append(_point_plan(dataset, model))
-    explicit = np.zeros(shape, dtype=bool)
-    for plan in sources:
-        explicit[:, plan.ys, plan.xs] = True
-    explicit |= background <= 0  # bins without background cannot use ln b
-    explicit &= mask
-    rest = mask & ~explicit
+            sources.append(_point_plan(dataset, model, all_planes))
+    # the box: bounding planes x rows x columns of all source cutouts, evaluated as a dense block
+    box = None
+    in_box = np.zeros(shape, dtype=bool)
+    if sources:
+        planes = np.unique(np.concatenate([plan.planes for plan in sources]))
+        ys = slice(min(p.ys.start for p in sources), max(p.ys.stop for p in sources))
+        xs = slice(min(p.xs.start for p in sources), max(p.xs.stop for p in sources))
+        box = (planes, ys, xs)
+        in_box[np.ix_(planes, np.arange(shape[1])[ys], np.arange(shape[2])[xs])] = True
+    # outside the box, bins without background cannot use ln b: evaluated one by one
+    explicit = mask & ~in_box & (background <= 0)
+    rest = mask & ~in_box & ~explicit
     with np.errstate(divide="ignore", invalid="ignore"):
         nlnb = np.where(rest & (counts > 0), counts * np.log(np.where(rest, background, 1.0)), 0.0)
     return MapGraphData(
         name=dataset.name, stat_type="cash", geom=geom, shape=shape, mask=mask, counts=counts,
         background=background, energy_center=geom.axis("energy").center.to_value("TeV"),
-        sources=sources, background_model=background_model, explicit=explicit,
+        sources=sources, background_model=background_model, explicit=explicit, box=box,
         plane_counts=np.where(rest, counts, 0).sum(axis=(1, 2)),
         plane_background=np.where(rest, background, 0).sum(axis=(1, 2)),
         plane_nlnb=nlnb.sum(axis=(1, 2)),
@@ -179,22 +219,51 @@ def _point_npred(plan, data, pvals):
         signal_true = flux * exposure
         return _apply_irf(signal_true, image, plan)
     x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
-    wx, wy = _tent(ix - x0), _tent(iy - y0)
-    exposure = pt.tensordot(pt.tensordot(plan.exposure, wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
-    signal_true = flux * exposure  # (n_true,) counts
     if plan.kernel is None:
+        wx, wy = _tent(ix - x0), _tent(iy - y0)
+        exposure = pt.tensordot(pt.tensordot(plan.exposure, wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
+        signal_true = flux * exposure  # (n_true,) counts
         image = (wy[:, None] * wx[None, :])[None]
         return _apply_irf(signal_true, image, plan)
-    n = plan.kernel.shape[-1]
-    c = n // 2
-    u_idx = np.arange(n, dtype=float)
-    mx = _tent(ix[:, None] - u_idx[None, :] + c - x0)  # (nx_c, n)
-    my = _tent(iy[:, None] - u_idx[None, :] + c - y0)  # (ny_c, n)
-    kernel = pt.as_tensor(plan.kernel)
-    # image[p] = My @ K[p] @ Mx.T for every kernel plane p
-    image = pt.tensordot(pt.tensordot(my, kernel, axes=[[1], [1]]), mx, axes=[[2], [1]])  # (ny_c, P, nx_c)
-    image = image.dimshuffle(1, 0, 2)
-    return _apply_irf(signal_true, image, plan)
+    return _deposit_convolved(plan, flux, x0, y0)
+
+
+def _deposit_convolved(plan, flux, x0, y0):
+    """PSF kernel convolved with the bilinear deposit at (x0, y0), each of the 4 deposit pixels
+    weighted by its own exposure (as gammapy), on the cutout; shape (n_e, ny_c, nx_c).
+
+    The deposit pixel is ``base + (a, b)`` for ``a, b`` in ``-POINT_MARGIN .. POINT_MARGIN + 1``
+    with tent weights, so the result is a weighted sum of kernels shifted by constant integers:
+    a contraction with precomputed x-shifted copies, then constant y slices.
+    """
+    kernel = plan.kernel
+    n_planes, n = kernel.shape[0], kernel.shape[-1]
+    m = POINT_MARGIN
+    shifts = np.arange(-m, m + 2)
+    width = n + 2 * m + 1
+    shifted = np.zeros((shifts.size, n_planes, n, width))
+    for k, b in enumerate(shifts):
+        shifted[k, :, :, b + m : b + m + n] = kernel
+    tx = _tent(plan.base[0] + shifts - x0)
+    ty = _tent(plan.base[1] + shifts - y0)
+    # counts per true-energy bin deposited at each candidate pixel: (n_true, a, b)
+    deposit = flux[:, None, None] * plan.deposit_exposure * ty[None, :, None] * tx[None, None, :]
+    edisp = pt.as_tensor(plan.edisp)
+    if plan.kernel_is_reco:
+        weights = pt.tensordot(edisp, deposit, axes=[[0], [0]])  # (P = n_e, a, b)
+    else:
+        weights = deposit  # (P = n_true, a, b)
+    # per plane p: along_x[p, a] = sum_b weights[p, a, b] * shifted[b, p]  (one batched matmul)
+    stacked = np.ascontiguousarray(shifted.transpose(1, 0, 2, 3).reshape(n_planes, shifts.size, n * width))
+    along_x = pt.matmul(weights, stacked).reshape((n_planes, shifts.size, n, width))
+    image = pt.zeros((n_planes, width, width))
+    for k, a in enumerate(shifts):
+        image = pt.inc_subtensor(image[:, a + m : a + m + n, :], along_x[:, k])
+    ox, oy = plan.xs.start - plan.origin[0], plan.ys.start - plan.origin[1]
+    image = image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
+    if plan.kernel_is_reco:
+        return image
+    return pt.tensordot(edisp, image, axes=[[0], [0]])
 
 
 def _apply_irf(signal_true, image, plan):
@@ -233,20 +302,31 @@ def map_npred_tensors(data, pvals):
     background = norm[:, None, None] * data.background
     signal = pt.zeros(data.shape)
     for plan in data.sources:
-        signal = pt.inc_subtensor(signal[:, plan.ys, plan.xs], _point_npred(plan, data, pvals))
+        signal = pt.inc_subtensor(signal[plan.planes, plan.ys, plan.xs], _point_npred(plan, data, pvals))
     return signal, background
 
 
 def map_stat_tensor(data, pvals):
-    """Cash terms: one per explicit bin, then one per energy plane of background-only bins."""
+    """Cash terms: the box bins (0 where masked out), bins outside it without background, then one
+    term per energy plane for all other (background-only) masked bins. Returns (terms, box signal)."""
     norm = background_norm_tensor(data, pvals)
+    terms = []
+    signal = None
+    if data.box is not None:
+        planes, ys, xs = data.box
+        block = np.ix_(planes, np.arange(data.shape[1])[ys], np.arange(data.shape[2])[xs])
+        signal = pt.zeros((planes.size, ys.stop - ys.start, xs.stop - xs.start))
+        for plan in data.sources:
+            sub = np.searchsorted(planes, plan.planes)
+            y0, x0 = plan.ys.start - ys.start, plan.xs.start - xs.start
+            region = signal[sub, y0 : y0 + plan.ys.stop - plan.ys.start, x0 : x0 + plan.xs.stop - plan.xs.start]
+            signal = pt.inc_subtensor(region, _point_npred(plan, data, pvals))
+        mu = signal + norm[planes][:, None, None] * data.background[block]
+        weight = data.mask[block].astype(float)
+        terms.append((cash(pt.as_tensor(data.counts[block]), mu) * weight).reshape((-1,)))
     explicit = np.nonzero(data.explicit)
-    mu = norm[explicit[0]] * data.background[explicit]
-    signal = pt.zeros(data.shape)
-    for plan in data.sources:
-        signal = pt.inc_subtensor(signal[:, plan.ys, plan.xs], _point_npred(plan, data, pvals))
-    if data.sources:
-        mu = mu + signal[explicit]
-    per_bin = cash(pt.as_tensor(data.counts[explicit]), mu)
-    planes = 2.0 * (norm * data.plane_background - data.plane_counts * pt.log(norm) - data.plane_nlnb)
-    return pt.concatenate([per_bin, planes]), signal
+    if explicit[0].size:
+        mu = norm[explicit[0]] * data.background[explicit]
+        terms.append(cash(pt.as_tensor(data.counts[explicit]), mu))
+    terms.append(2.0 * (norm * data.plane_background - data.plane_counts * pt.log(norm) - data.plane_nlnb))
+    return pt.concatenate(terms), signal
