@@ -5,10 +5,10 @@ margin of ``POINT_MARGIN`` pixels for the source to move), then added into the c
 slices, so no integer index depends on a sampled parameter.
 
 * ``placement="gammapy"``: the source is deposited on the 4 nearest pixels with bilinear (tent)
-  weights and the PSF kernel is convolved with that deposit. Written as ``My @ K @ Mx.T`` with tent
-  matrices, this is exact for the deposit and costs two small matrix products per energy plane.
-  Exposure is taken as the same bilinear average of the 4 pixels (gammapy multiplies each of the
-  4 pixels by its own exposure: the difference is second order in the exposure gradient).
+  weights and convolved with the PSF kernel, as a weighted sum of kernels shifted by constant
+  integers (no parameter-dependent index). As gammapy: with a reco-energy PSF (HAWC) each deposit
+  pixel carries its own exposure and the PSF acts after energy dispersion; with a true-energy PSF
+  (Fermi-LAT) the deposit is convolved first and exposure applies per output pixel.
 * ``placement="exact"``: the PSF profile is evaluated at each cutout pixel's exact angular offset
   from the source and normalised per plane: smooth in position.
 
@@ -213,6 +213,9 @@ def _point_npred(plan, data, pvals):
         rad, profile = plan.kernel_rad
         image = _interp_profile(sep, rad, profile)  # (n_planes, ny_c, nx_c)
         image = image / pt.maximum(image.sum(axis=(1, 2), keepdims=True), 1e-300)
+        if not plan.kernel_is_reco:  # true-energy PSF: exposure per output pixel, as gammapy
+            per_true = flux[:, None, None] * plan.exposure * image
+            return pt.tensordot(pt.as_tensor(plan.edisp), per_true, axes=[[0], [0]])
         x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
         wx, wy = _tent(ix - x0), _tent(iy - y0)
         exposure = pt.tensordot(pt.tensordot(plan.exposure, wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
@@ -252,7 +255,9 @@ def _deposit_convolved(plan, flux, x0, y0):
     if plan.kernel_is_reco:
         weights = pt.tensordot(edisp, deposit, axes=[[0], [0]])  # (P = n_e, a, b)
     else:
-        weights = deposit  # (P = n_true, a, b)
+        # true-energy PSF: gammapy convolves the spatial deposit first and applies exposure per
+        # output pixel afterwards (MapEvaluator.compute_flux_spatial)
+        weights = pt.tile((ty[:, None] * tx[None, :])[None], (n_planes, 1, 1))
     # per plane p: along_x[p, a] = sum_b weights[p, a, b] * shifted[b, p]  (one batched matmul)
     stacked = np.ascontiguousarray(shifted.transpose(1, 0, 2, 3).reshape(n_planes, shifts.size, n * width))
     along_x = pt.matmul(weights, stacked).reshape((n_planes, shifts.size, n, width))
@@ -263,7 +268,8 @@ def _deposit_convolved(plan, flux, x0, y0):
     image = image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
     if plan.kernel_is_reco:
         return image
-    return pt.tensordot(edisp, image, axes=[[0], [0]])
+    per_true = flux[:, None, None] * plan.exposure * image
+    return pt.tensordot(edisp, per_true, axes=[[0], [0]])
 
 
 def _apply_irf(signal_true, image, plan):

@@ -95,3 +95,18 @@ def test_hawc_npred_and_stat_equal_gammapy():
     assert abs(ours.stat_sum() - theirs.stat_sum()) < 0.01
     logp = logp_function(Datasets([ours]))
     assert logp.log_likelihood(logp.x0) == pytest.approx(-0.5 * theirs.stat_sum(), abs=0.005)
+
+
+@pytest.mark.oracle
+def test_fermi_crab_npred_and_stat_equal_gammapy():
+    gp_datasets = pytest.importorskip("gammapy.datasets")
+    folder = gammapy_data() / "fermi-3fhl-crab"
+    files = (folder / "Fermi-LAT-3FHL_datasets.yaml", folder / "Fermi-LAT-3FHL_models.yaml")
+    ours = Datasets.read(files[0], filename_models=files[1])[0]
+    theirs = gp_datasets.Datasets.read(files[0], filename_models=files[1])[0]
+    signal_ours, signal_theirs = ours.npred_signal().data, theirs.npred_signal().data
+    sel = signal_theirs > 1e-3 * signal_theirs.max()
+    assert np.max(np.abs(signal_ours[sel] - signal_theirs[sel]) / signal_theirs[sel]) < 1e-3
+    assert abs(ours.stat_sum() - theirs.stat_sum()) < 0.01
+    logp = logp_function(Datasets([ours]))
+    assert logp.log_likelihood(logp.x0) == pytest.approx(-0.5 * theirs.stat_sum(), abs=0.005)
