@@ -31,16 +31,22 @@ def compile_pymc_pyfunc(model, mode="NUMBA"):
     names, _, shapes = shape_info
     dtypes = [np.dtype("float64")] * len(names)
 
+    # nutpie runs chains in threads; a PyTensor function keeps its inputs and outputs in storage
+    # cells, so every chain gets its own copy (the compiled code is shared, nothing recompiles)
     def make_logp_func():
+        fn = logp_fn_pt.copy()
+
         def logp(x):
-            value, grad = logp_fn_pt(np.asarray(x, dtype="float64"))
+            value, grad = fn(np.asarray(x, dtype="float64"))
             return float(value), np.asarray(grad, dtype="float64", order="C")
 
         return logp
 
     def make_expand_func(seed1, seed2, chain):
+        fn = expand_fn_pt.copy()
+
         def expand(x):
-            values = expand_fn_pt(np.asarray(x, dtype="float64"))
+            values = fn(np.asarray(x, dtype="float64"))
             return {
                 name: np.asarray(val, order="C", dtype=dtype).reshape(shape)
                 for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
