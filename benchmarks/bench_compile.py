@@ -8,7 +8,7 @@ in-memory cache misses) gives the warm in-process compile, split into graph buil
 and linking. Per-call times are measured with parameters changing between calls. The same is
 done for the one-dataset convenience graph behind ``dataset.stat_sum()`` / ``npred()``.
 
-    python benchmarks/bench_compile.py                   # modes NUMBA, CVM, FAST_RUN (~5 min)
+    python benchmarks/bench_compile.py                   # modes NUMBA, CVM, FAST_RUN (~15 min on 2 cores)
     python benchmarks/bench_compile.py --modes NUMBA --quick
 
 See benchmarks/README.md for the figures and what they decide
@@ -37,7 +37,9 @@ datasets.models = common.models_ours()
 out = {{"import_read_s": time.perf_counter() - t0}}
 """
 
-JOINT_WORKER = PRELUDE + """
+JOINT_WORKER = (
+    PRELUDE
+    + """
 t1 = time.perf_counter()
 joint = JointModel(datasets)
 fn = joint.log_density_function(mode=MODE)
@@ -74,9 +76,12 @@ except Exception as error:  # private API moved: keep the total only
 out["warm_in_process_s"] = time.perf_counter() - t1
 print(json.dumps(out))
 """
+)
 
 # one-dataset convenience graph (dataset.stat_sum(), npred()), in its own process: first call compiles
-CONVENIENCE_WORKER = PRELUDE + """
+CONVENIENCE_WORKER = (
+    PRELUDE
+    + """
 import bayesdl4.graph.evaluate as evaluate
 evaluate.CONVENIENCE_MODE = MODE
 dataset = datasets[6]  # H.E.S.S. obs 23523
@@ -94,14 +99,23 @@ timing = common.time_per_call(stat_at, common.parameter_points(), repeat=2 if QU
 out["call_s"] = timing.median
 print(json.dumps(out))
 """
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modes", default="NUMBA,CVM,FAST_RUN", help="comma-separated PyTensor modes")
-    parser.add_argument("--quick", action="store_true", help="shorter per-call timing, one repetition")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="cold + warm process pairs per mode and graph; the fastest is reported (default 2)")
+    parser.add_argument(
+        "--modes", default="NUMBA,CVM,FAST_RUN", help="comma-separated PyTensor modes"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter per-call timing, one repetition"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="cold + warm process pairs per mode and graph; the fastest is reported (default 2)",
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return parser.parse_args(argv)
 
@@ -139,33 +153,71 @@ def main(argv=None):
                     cold, _ = common.run_json_subprocess(code, env=env)
                     warm, _ = common.run_json_subprocess(code, env=env)
                 runs.append((cold, warm))
-            results[mode][kind] = {"cold": fastest([c for c, _ in runs]), "warm": fastest([w for _, w in runs]),
-                                   "runs": runs}
+            results[mode][kind] = {
+                "cold": fastest([c for c, _ in runs]),
+                "warm": fastest([w for _, w in runs]),
+                "runs": runs,
+            }
         joint, conv = results[mode]["joint"], results[mode]["convenience"]
-        print(f"    joint: cold compile {joint['cold']['compile_s']:.2f} s, warm (new process) "
-              f"{joint['warm']['compile_s']:.2f} s, warm (same process) {joint['warm']['warm_in_process_s']:.2f} s, "
-              f"call {format_seconds(joint['warm']['call_s'])}, {joint['warm']['nodes']} nodes; convenience: "
-              f"cold {conv['cold']['compile_s']:.2f} s, warm {conv['warm']['compile_s']:.2f} s, "
-              f"call {format_seconds(conv['warm']['call_s'])}", flush=True)
+        print(
+            f"    joint: cold compile {joint['cold']['compile_s']:.2f} s, warm (new process) "
+            f"{joint['warm']['compile_s']:.2f} s, warm (same process) {joint['warm']['warm_in_process_s']:.2f} s, "
+            f"call {format_seconds(joint['warm']['call_s'])}, {joint['warm']['nodes']} nodes; convenience: "
+            f"cold {conv['cold']['compile_s']:.2f} s, warm {conv['warm']['compile_s']:.2f} s, "
+            f"call {format_seconds(conv['warm']['call_s'])}",
+            flush=True,
+        )
 
-    print("\nJoint log density + gradient of the 10 joint-crab spectra (JointModel.log_density_function):")
+    print(
+        "\nJoint log density + gradient of the 10 joint-crab spectra (JointModel.log_density_function):"
+    )
     rows = []
     for mode, r in results.items():
         cold, warm = r["joint"]["cold"], r["joint"]["warm"]
         split = "-"
         if "warm_rewrite_s" in warm:
-            split = (f"graph {warm['warm_graph_s']:.2f} s + rewrite {warm['warm_rewrite_s']:.2f} s + "
-                     f"link {warm['warm_link_s']:.2f} s")
-        rows.append([mode, describe_mode(mode), f"{cold['compile_s']:.2f} s", f"{warm['compile_s']:.2f} s",
-                     f"{warm['warm_in_process_s']:.2f} s", split, format_seconds(warm["call_s"]),
-                     str(warm["nodes"])])
-    print_table(rows, ["mode", "linker", "cold compile", "warm, new process", "warm, same process",
-                       "warm same-process split", "per call", "nodes"])
-    print("\nOne-dataset convenience graph (dataset.stat_sum() on H.E.S.S. obs 23523, own process; "
-          "the first call compiles):")
-    rows = [[mode, f"{r['convenience']['cold']['compile_s']:.2f} s",
-             f"{r['convenience']['warm']['compile_s']:.2f} s", format_seconds(r["convenience"]["warm"]["call_s"])]
-            for mode, r in results.items()]
+            split = (
+                f"graph {warm['warm_graph_s']:.2f} s + rewrite {warm['warm_rewrite_s']:.2f} s + "
+                f"link {warm['warm_link_s']:.2f} s"
+            )
+        rows.append(
+            [
+                mode,
+                describe_mode(mode),
+                f"{cold['compile_s']:.2f} s",
+                f"{warm['compile_s']:.2f} s",
+                f"{warm['warm_in_process_s']:.2f} s",
+                split,
+                format_seconds(warm["call_s"]),
+                str(warm["nodes"]),
+            ]
+        )
+    print_table(
+        rows,
+        [
+            "mode",
+            "linker",
+            "cold compile",
+            "warm, new process",
+            "warm, same process",
+            "warm same-process split",
+            "per call",
+            "nodes",
+        ],
+    )
+    print(
+        "\nOne-dataset convenience graph (dataset.stat_sum() on H.E.S.S. obs 23523, own process; "
+        "the first call compiles):"
+    )
+    rows = [
+        [
+            mode,
+            f"{r['convenience']['cold']['compile_s']:.2f} s",
+            f"{r['convenience']['warm']['compile_s']:.2f} s",
+            format_seconds(r["convenience"]["warm"]["call_s"]),
+        ]
+        for mode, r in results.items()
+    ]
     print_table(rows, ["mode", "cold first call", "warm first call (new process)", "per call"])
     if args.json:
         with open(args.json, "w") as handle:

@@ -36,13 +36,26 @@ TARGETS = {"logp": 300, "fit": 10, "sample_total": 30, "sample_phase": 150, "col
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repetitions, short chains, no cold run")
-    parser.add_argument("--gammapy-sampler", action="store_true",
-                        help="time gammapy's UltraNest Sampler (needs `pip install ultranest`, ~3 min)")
-    parser.add_argument("--ours-only", action="store_true", help="skip gammapy even where it is installed")
-    parser.add_argument("--skip-cold", action="store_true", help="skip the fresh-cache subprocess run")
-    parser.add_argument("--draws", type=int, default=None, help="NUTS draws per chain (default 1000, quick 200)")
-    parser.add_argument("--tune", type=int, default=None, help="NUTS tuning steps (default 1000, quick 200)")
+    parser.add_argument(
+        "--quick", action="store_true", help="few repetitions, short chains, no cold run"
+    )
+    parser.add_argument(
+        "--gammapy-sampler",
+        action="store_true",
+        help="time gammapy's UltraNest Sampler (needs `pip install ultranest`, ~3 min)",
+    )
+    parser.add_argument(
+        "--ours-only", action="store_true", help="skip gammapy even where it is installed"
+    )
+    parser.add_argument(
+        "--skip-cold", action="store_true", help="skip the fresh-cache subprocess run"
+    )
+    parser.add_argument(
+        "--draws", type=int, default=None, help="NUTS draws per chain (default 1000, quick 200)"
+    )
+    parser.add_argument(
+        "--tune", type=int, default=None, help="NUTS tuning steps (default 1000, quick 200)"
+    )
     parser.add_argument("--chains", type=int, default=None, help="chains (default 4, quick 2)")
     parser.add_argument("--json", default=None, help="also write all figures to this JSON file")
     args = parser.parse_args(argv)
@@ -65,8 +78,10 @@ def check_statistic(ours, gp, lp, report):
     if gp is None:
         best = [common.GAMMAPY_ML_BEST_FIT[k] for k in START]
         stat = ours_stat(best)
-        print(f"gammapy not used: bayesdl4 at gammapy's stored ML best fit {best}: {stat:.6f} "
-              f"(gammapy: 460.29453, reference {REFERENCE_TOTAL_STAT})")
+        print(
+            f"gammapy not used: bayesdl4 at gammapy's stored ML best fit {best}: {stat:.6f} "
+            f"(gammapy: 460.29453, reference {REFERENCE_TOTAL_STAT})"
+        )
         report["stat_check"] = {"ours_at_gammapy_best_fit": stat}
         return
     from gammapy.modeling import Fit
@@ -75,8 +90,10 @@ def check_statistic(ours, gp, lp, report):
     gp_fit = Fit().run(gp)
     spectral = gp.models["crab"].spectral_model
     gp_best = [getattr(spectral, k).value for k in START]
-    print(f"gammapy ML fit (no priors, Minuit from the start values): success={gp_fit.success}, "
-          f"total_stat={gp_fit.total_stat:.6f} (reference {REFERENCE_TOTAL_STAT})")
+    print(
+        f"gammapy ML fit (no priors, Minuit from the start values): success={gp_fit.success}, "
+        f"total_stat={gp_fit.total_stat:.6f} (reference {REFERENCE_TOTAL_STAT})"
+    )
     points = {
         "start (beta = 0: power law, both integrals exact)": ([START[k] for k in START], 1e-6),
         "gammapy's ML best fit": (gp_best, 1e-4),
@@ -88,19 +105,38 @@ def check_statistic(ours, gp, lp, report):
         theirs = float(gp._stat_sum_likelihood())
         mine = ours_stat(theta)
         ok = abs(mine - theirs) <= tol
-        rows.append([label, f"{theirs:.6f}", f"{mine:.6f}", f"{mine - theirs:+.2e}", f"{tol:g}",
-                     "ok" if ok else "MISMATCH"])
-        checks[label] = {"theta": list(map(float, theta)), "gammapy": theirs, "ours": mine, "ok": bool(ok)}
+        rows.append(
+            [
+                label,
+                f"{theirs:.6f}",
+                f"{mine:.6f}",
+                f"{mine - theirs:+.2e}",
+                f"{tol:g}",
+                "ok" if ok else "MISMATCH",
+            ]
+        )
+        checks[label] = {
+            "theta": list(map(float, theta)),
+            "gammapy": theirs,
+            "ours": mine,
+            "ok": bool(ok),
+        }
     print_table(rows, ["parameters", "gammapy", "bayesdl4", "ours - gammapy", "tolerance", ""])
-    print("Away from the optimum the two differ by up to ~1e-2: gammapy integrates the log-parabola with "
-          "log-log trapezoids\n(relative bias ~1.4e-5 on npred, first order in the statistic), bayesdl4 with "
-          "Gauss-Legendre (exact to ~1e-15).\nAt the optimum the bias enters only at second order "
-          "(d stat / d amplitude = 0 there).")
+    print(
+        "Away from the optimum the two differ by up to ~1e-2: gammapy integrates the log-parabola with "
+        "log-log trapezoids\n(relative bias ~1.4e-5 on npred, first order in the statistic), bayesdl4 with "
+        "Gauss-Legendre (exact to ~1e-15).\nAt the optimum the bias enters only at second order "
+        "(d stat / d amplitude = 0 there)."
+    )
     best_ok = abs(gp_fit.total_stat - REFERENCE_TOTAL_STAT) < 1e-3
     if not best_ok:
-        print(f"WARNING: gammapy's best-fit statistic {gp_fit.total_stat:.6f} differs from {REFERENCE_TOTAL_STAT}")
+        print(
+            f"WARNING: gammapy's best-fit statistic {gp_fit.total_stat:.6f} differs from {REFERENCE_TOTAL_STAT}"
+        )
     if not all(c["ok"] for c in checks.values()):
-        print("WARNING: the statistics disagree beyond tolerance: ratios below compare different computations")
+        print(
+            "WARNING: the statistics disagree beyond tolerance: ratios below compare different computations"
+        )
     report["stat_check"] = {"gammapy_ml_total_stat": float(gp_fit.total_stat), "points": checks}
 
 
@@ -119,12 +155,21 @@ def bench_logp(ours, gp, lp, args, report):
             common.set_gammapy_values(gp, theta)
             return gp.stat_sum()
 
-        t_gp = common.time_per_call(gp_stat, points, repeat=max(2, repeat // 2), min_time=2 * min_time)
+        t_gp = common.time_per_call(
+            gp_stat, points, repeat=max(2, repeat // 2), min_time=2 * min_time
+        )
         print(f"gammapy set values + Datasets.stat_sum() (no gradient): {t_gp}")
-        for theta in points[:3]:  # same log density up to the priors' constants (both include priors)
-            print(f"  at {theta}: gammapy stat_sum {gp_stat(theta):.4f}, bayesdl4 -2 logp {-2 * lp(theta)[0]:.4f}")
-    report["logp"] = {"ours_s": t_ours.median, "ours_best_s": t_ours.best,
-                      "gammapy_s": None if t_gp is None else t_gp.median}
+        for theta in points[
+            :3
+        ]:  # same log density up to the priors' constants (both include priors)
+            print(
+                f"  at {theta}: gammapy stat_sum {gp_stat(theta):.4f}, bayesdl4 -2 logp {-2 * lp(theta)[0]:.4f}"
+            )
+    report["logp"] = {
+        "ours_s": t_ours.median,
+        "ours_best_s": t_ours.best,
+        "gammapy_s": None if t_gp is None else t_gp.median,
+    }
     return t_ours, t_gp
 
 
@@ -140,10 +185,14 @@ def bench_fit(ours, gp, args, report):
         return fit(ours)
 
     warm = run_ours()
-    print(f"bayesdl4 warm-up fit: compile {warm.time['compile']:.2f} s, optimise {warm.time['optimize']:.3f} s")
+    print(
+        f"bayesdl4 warm-up fit: compile {warm.time['compile']:.2f} s, optimise {warm.time['optimize']:.3f} s"
+    )
     t_ours, result = common.time_runs(run_ours, repeat=repeat)
-    print(f"bayesdl4 fit(datasets): {t_ours}; last: compile {result.time['compile']:.2f} s, "
-          f"optimise {result.time['optimize']:.3f} s, nfev {result.nfev}, success {result.success}")
+    print(
+        f"bayesdl4 fit(datasets): {t_ours}; last: compile {result.time['compile']:.2f} s, "
+        f"optimise {result.time['optimize']:.3f} s, nfev {result.nfev}, success {result.success}"
+    )
     t_gp, gp_values = None, None
     if gp is not None:
         from gammapy.modeling import Fit
@@ -156,24 +205,38 @@ def bench_fit(ours, gp, args, report):
         t_gp, gp_result = common.time_runs(run_gp, repeat=repeat)
         spectral = gp.models["crab"].spectral_model
         gp_values = {k: (getattr(spectral, k).value, getattr(spectral, k).error) for k in START}
-        print(f"gammapy Fit().run(datasets): {t_gp}; nfev {gp_result.optimize_result.nfev}, "
-              f"success {gp_result.success}")
+        print(
+            f"gammapy Fit().run(datasets): {t_gp}; nfev {gp_result.optimize_result.nfev}, "
+            f"success {gp_result.success}"
+        )
         rows = []
         for name in START:
             mine = result[f"crab.{name}"]
             value, error = gp_values[name]
-            rows.append([name, f"{mine.value:.6g} +- {mine.error:.3g}", f"{value:.6g} +- {error:.3g}",
-                         f"{abs(mine.value - value) / error:.3f}", f"{mine.error / error:.4f}"])
+            rows.append(
+                [
+                    name,
+                    f"{mine.value:.6g} +- {mine.error:.3g}",
+                    f"{value:.6g} +- {error:.3g}",
+                    f"{abs(mine.value - value) / error:.3f}",
+                    f"{mine.error / error:.4f}",
+                ]
+            )
         print_table(rows, ["parameter", "bayesdl4", "gammapy", "|diff| / sigma", "error ratio"])
-        print(f"total stat (likelihood only): bayesdl4 {result.total_stat:.6f}, "
-              f"gammapy {float(gp._stat_sum_likelihood()):.6f}")
+        print(
+            f"total stat (likelihood only): bayesdl4 {result.total_stat:.6f}, "
+            f"gammapy {float(gp._stat_sum_likelihood()):.6f}"
+        )
     else:
         for name in START:
             print(f"  {result[f'crab.{name}']!r}")
         print(f"total stat (likelihood only): bayesdl4 {result.total_stat:.6f}")
     report["fit"] = {
-        "ours_s": t_ours.median, "ours_best_s": t_ours.best, "ours_compile_s": result.time["compile"],
-        "ours_optimize_s": result.time["optimize"], "ours_nfev": result.nfev,
+        "ours_s": t_ours.median,
+        "ours_best_s": t_ours.best,
+        "ours_compile_s": result.time["compile"],
+        "ours_optimize_s": result.time["optimize"],
+        "ours_nfev": result.nfev,
         "ours": {k: [result[f"crab.{k}"].value, result[f"crab.{k}"].error] for k in START},
         "ours_total_stat": result.total_stat,
         "gammapy_s": None if t_gp is None else t_gp.median,
@@ -194,8 +257,14 @@ def diagnostics(idata):
     names = list(PARAMETER_NAMES)
     ess = _group(az.ess(idata, var_names=names, method="bulk"))
     rhat = _group(az.rhat(idata, var_names=names))
-    return (min(float(ess[n]) for n in names), max(float(rhat[n]) for n in names),
-            {n: (float(idata["posterior"][n].mean()), float(idata["posterior"][n].std())) for n in names})
+    return (
+        min(float(ess[n]) for n in names),
+        max(float(rhat[n]) for n in names),
+        {
+            n: (float(idata["posterior"][n].mean()), float(idata["posterior"][n].std()))
+            for n in names
+        },
+    )
 
 
 def sampling_split(idata, total):
@@ -222,23 +291,40 @@ def bench_sample(ours, args, report):
     ours.models = common.models_ours()
     t0 = time.perf_counter()
     sample(ours, draws=50, tune=50, chains=args.chains, random_seed=1, progressbar=False)
-    print(f"bayesdl4 warm-up sample (50 + 50 steps, compiles the same functions): {time.perf_counter() - t0:.1f} s")
+    print(
+        f"bayesdl4 warm-up sample (50 + 50 steps, compiles the same functions): {time.perf_counter() - t0:.1f} s"
+    )
 
     ours.models = common.models_ours()
     t0 = time.perf_counter()
-    idata = sample(ours, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=0, progressbar=False)
+    idata = sample(
+        ours, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=0, progressbar=False
+    )
     total = time.perf_counter() - t0
     phase, setup, post = sampling_split(idata, total)
     ess, rhat, moments = diagnostics(idata)
-    print(f"bayesdl4 sample(): {total:.2f} s end to end = {setup:.2f} s model build + compile, "
-          f"{phase:.2f} s sampling (nutpie), {post:.2f} s pointwise log-likelihood / predictive groups")
-    print(f"ESS_bulk min {ess:.0f} ({ess / phase:.0f} per s of sampling, {ess / total:.1f} per s end to end), "
-          f"r_hat max {rhat:.4f}")
+    print(
+        f"bayesdl4 sample(): {total:.2f} s end to end = {setup:.2f} s model build + compile, "
+        f"{phase:.2f} s sampling (nutpie), {post:.2f} s pointwise log-likelihood / predictive groups"
+    )
+    print(
+        f"ESS_bulk min {ess:.0f} ({ess / phase:.0f} per s of sampling, {ess / total:.1f} per s end to end), "
+        f"r_hat max {rhat:.4f}"
+    )
     for name, (mean, std) in moments.items():
         print(f"  {name}: {mean:.6g} +- {std:.3g}")
-    report["sample"] = {"ours_total_s": total, "ours_sampling_s": phase, "ours_setup_s": setup,
-                        "ours_post_s": post, "ess_bulk_min": ess, "r_hat_max": rhat, "posterior": moments,
-                        "draws": args.draws, "tune": args.tune, "chains": args.chains}
+    report["sample"] = {
+        "ours_total_s": total,
+        "ours_sampling_s": phase,
+        "ours_setup_s": setup,
+        "ours_post_s": post,
+        "ess_bulk_min": ess,
+        "r_hat_max": rhat,
+        "posterior": moments,
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+    }
     return total, phase
 
 
@@ -260,13 +346,17 @@ print(json.dumps({{"import_read_s": t1 - t0, "sample_s": t2 - t1, "sampling_s": 
 
 
 def bench_cold(args, report):
-    header("3b. NUTS end to end with cold caches (subprocess, fresh PyTensor compiledir and NUMBA_CACHE_DIR)")
+    header(
+        "3b. NUTS end to end with cold caches (subprocess, fresh PyTensor compiledir and NUMBA_CACHE_DIR)"
+    )
     with tempfile.TemporaryDirectory(prefix="bayesdl4-cold-") as folder:
         code = COLD_CODE.format(draws=args.draws, tune=args.tune, chains=args.chains)
         out, wall = common.run_json_subprocess(code, env=common.fresh_cache_env(folder))
-    print(f"cold process: {wall:.1f} s in all = {out['import_read_s']:.1f} s imports + reading, "
-          f"{out['sample_s']:.1f} s sample() = {out['setup_s']:.1f} s model build + compile, "
-          f"{out['sampling_s']:.1f} s sampling, {out['post_s']:.1f} s pointwise groups")
+    print(
+        f"cold process: {wall:.1f} s in all = {out['import_read_s']:.1f} s imports + reading, "
+        f"{out['sample_s']:.1f} s sample() = {out['setup_s']:.1f} s model build + compile, "
+        f"{out['sampling_s']:.1f} s sampling, {out['post_s']:.1f} s pointwise groups"
+    )
     report["cold"] = {"process_s": wall, **out}
     return out["sample_s"], wall
 
@@ -281,7 +371,9 @@ def bench_gammapy_sampler(gp, report):
     from gammapy.modeling import Sampler
 
     gp.models = common.models_gammapy()
-    sampler = Sampler(backend="ultranest", sampler_opts={"live_points": 400, "frac_remain": 0.5, "log_dir": None})
+    sampler = Sampler(
+        backend="ultranest", sampler_opts={"live_points": 400, "frac_remain": 0.5, "log_dir": None}
+    )
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         result = sampler.run(gp)
@@ -289,14 +381,25 @@ def bench_gammapy_sampler(gp, report):
     res = result.sampler_results
     posterior = res["posterior"]
     ess = float(res.get("ess", np.nan))
-    print(f"gammapy Sampler.run: {elapsed:.1f} s, {result.nfev} likelihood calls, logZ {res['logz']:.2f} "
-          f"+- {res['logzerr']:.2f}, ESS {ess:.0f} ({ess / elapsed:.1f} per s)")
+    print(
+        f"gammapy Sampler.run: {elapsed:.1f} s, {result.nfev} likelihood calls, logZ {res['logz']:.2f} "
+        f"+- {res['logzerr']:.2f}, ESS {ess:.0f} ({ess / elapsed:.1f} per s)"
+    )
     for name, mean, std in zip(PARAMETER_NAMES, posterior["mean"], posterior["stdev"], strict=True):
         print(f"  {name}: {mean:.6g} +- {std:.3g}")
-    report["gammapy_sampler"] = {"s": elapsed, "nfev": int(result.nfev), "logz": float(res["logz"]),
-                                 "ess": ess, "posterior": dict(zip(PARAMETER_NAMES, zip(
-                                     map(float, posterior["mean"]), map(float, posterior["stdev"]),
-                                     strict=True), strict=True))}
+    report["gammapy_sampler"] = {
+        "s": elapsed,
+        "nfev": int(result.nfev),
+        "logz": float(res["logz"]),
+        "ess": ess,
+        "posterior": dict(
+            zip(
+                PARAMETER_NAMES,
+                zip(map(float, posterior["mean"]), map(float, posterior["stdev"]), strict=True),
+                strict=True,
+            )
+        ),
+    }
     return elapsed
 
 
@@ -309,7 +412,9 @@ def summary(res, args, use_gammapy):
     total, phase = res["sample"]
     gp_sampler = res.get("gammapy_sampler")
     if na is None and gp_sampler is None:
-        sampler_na = "not measured (pass --gammapy-sampler)" if not args.gammapy_sampler else "not measured"
+        sampler_na = (
+            "not measured (pass --gammapy-sampler)" if not args.gammapy_sampler else "not measured"
+        )
     else:
         sampler_na = na
 
@@ -317,22 +422,42 @@ def summary(res, args, use_gammapy):
         return missing if theirs is None else format_ratio(theirs, ours, target)
 
     rows = [
-        ["1. log density + gradient, per call", format_seconds(t_logp.median),
-         format_seconds(gp_logp.median) if gp_logp else "-", ratio(gp_logp and gp_logp.median, t_logp.median,
-                                                                     TARGETS["logp"])],
-        ["2. fit, end to end (warm caches)", format_seconds(t_fit.median),
-         format_seconds(gp_fit.median) if gp_fit else "-", ratio(gp_fit and gp_fit.median, t_fit.median,
-                                                                   TARGETS["fit"])],
-        [f"3. sample end to end (warm; {args.chains}x{args.draws}, tune {args.tune})", format_seconds(total),
-         format_seconds(gp_sampler), ratio(gp_sampler, total, TARGETS["sample_total"], sampler_na)],
-        ["3. sampling phase alone", format_seconds(phase), format_seconds(gp_sampler),
-         ratio(gp_sampler, phase, TARGETS["sample_phase"], sampler_na)],
+        [
+            "1. log density + gradient, per call",
+            format_seconds(t_logp.median),
+            format_seconds(gp_logp.median) if gp_logp else "-",
+            ratio(gp_logp and gp_logp.median, t_logp.median, TARGETS["logp"]),
+        ],
+        [
+            "2. fit, end to end (warm caches)",
+            format_seconds(t_fit.median),
+            format_seconds(gp_fit.median) if gp_fit else "-",
+            ratio(gp_fit and gp_fit.median, t_fit.median, TARGETS["fit"]),
+        ],
+        [
+            f"3. sample end to end (warm; {args.chains}x{args.draws}, tune {args.tune})",
+            format_seconds(total),
+            format_seconds(gp_sampler),
+            ratio(gp_sampler, total, TARGETS["sample_total"], sampler_na),
+        ],
+        [
+            "3. sampling phase alone",
+            format_seconds(phase),
+            format_seconds(gp_sampler),
+            ratio(gp_sampler, phase, TARGETS["sample_phase"], sampler_na),
+        ],
     ]
     if "cold" in res:
         cold_sample, cold_wall = res["cold"]
         verdict = "meets" if cold_sample < TARGETS["cold_s"] else "above"
-        rows.append(["3. sample end to end, cold caches (sample() call)", format_seconds(cold_sample), "-",
-                     f"{verdict} target < {TARGETS['cold_s']} s (whole process {cold_wall:.1f} s)"])
+        rows.append(
+            [
+                "3. sample end to end, cold caches (sample() call)",
+                format_seconds(cold_sample),
+                "-",
+                f"{verdict} target < {TARGETS['cold_s']} s (whole process {cold_wall:.1f} s)",
+            ]
+        )
     print_table(rows, ["measurement", "bayesdl4", "gammapy 2.1", "ratio (target)"])
     if args.quick:
         print("(--quick: few repetitions and short chains; figures are indicative only)")
@@ -345,8 +470,10 @@ def main(argv=None):
 
     paths = common.joint_crab_paths()
     use_gammapy = common.has_gammapy() and not args.ours_only
-    print(f"bayesdl4 {bayesdl4.__version__}; gammapy: {'2.1 (oracle)' if use_gammapy else 'not used'}; "
-          f"{len(paths)} spectra; python {sys.version.split()[0]}")
+    print(
+        f"bayesdl4 {bayesdl4.__version__}; gammapy: {'2.1 (oracle)' if use_gammapy else 'not used'}; "
+        f"{len(paths)} spectra; python {sys.version.split()[0]}"
+    )
     from bayesdl4.inference import logp_function
 
     ours = read_ours_timed(paths)

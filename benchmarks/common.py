@@ -44,8 +44,11 @@ REFERENCE_TOTAL_STAT = 460.2945
 
 #: gammapy 2.1's maximum-likelihood fit (Minuit from `START`, no priors; stat 460.29453 there),
 #: for the statistic check when gammapy is not installed.
-GAMMAPY_ML_BEST_FIT = {"amplitude": 3.8489170195808876e-11, "alpha": 2.5053375519083194,
-                       "beta": 0.10256585135846584}
+GAMMAPY_ML_BEST_FIT = {
+    "amplitude": 3.8489170195808876e-11,
+    "alpha": 2.5053375519083194,
+    "beta": 0.10256585135846584,
+}
 
 #: Names of the free parameters as bayesdl4 reports them (model name "crab").
 PARAMETER_NAMES = tuple(f"crab.{name}" for name in START)
@@ -56,8 +59,10 @@ def gammapy_data():
     """``$GAMMAPY_DATA`` as a Path; exits with a clear message when it is unset."""
     path = os.environ.get("GAMMAPY_DATA")
     if not path or not Path(path).is_dir():
-        sys.exit("GAMMAPY_DATA is not set (or not a folder): point it at gammapy's data folder, e.g. "
-                 "export GAMMAPY_DATA=/path/to/gammapy-data")
+        sys.exit(
+            "GAMMAPY_DATA is not set (or not a folder): point it at gammapy's data folder, e.g. "
+            "export GAMMAPY_DATA=/path/to/gammapy-data"
+        )
     return Path(path)
 
 
@@ -102,8 +107,12 @@ def models_ours(values=None, priors=True):
     from bayesdl4 import models as m
 
     values = {**START, **(values or {})}
-    model = m.LogParabolaSpectralModel(amplitude=f"{values['amplitude']} {AMPLITUDE_UNIT}", reference="1 TeV",
-                                       alpha=values["alpha"], beta=values["beta"])
+    model = m.LogParabolaSpectralModel(
+        amplitude=f"{values['amplitude']} {AMPLITUDE_UNIT}",
+        reference="1 TeV",
+        alpha=values["alpha"],
+        beta=values["beta"],
+    )
     if priors:
         for name, (kind, lo, hi) in PRIORS.items():
             getattr(model, name).prior = getattr(m, kind)(lo, hi)
@@ -129,8 +138,12 @@ def models_gammapy(values=None, priors=True):
     from gammapy.modeling import models as m
 
     values = {**START, **(values or {})}
-    model = m.LogParabolaSpectralModel(amplitude=f"{values['amplitude']} {AMPLITUDE_UNIT}", reference="1 TeV",
-                                       alpha=values["alpha"], beta=values["beta"])
+    model = m.LogParabolaSpectralModel(
+        amplitude=f"{values['amplitude']} {AMPLITUDE_UNIT}",
+        reference="1 TeV",
+        alpha=values["alpha"],
+        beta=values["beta"],
+    )
     if priors:
         for name, (kind, lo, hi) in PRIORS.items():
             getattr(model, name).prior = getattr(m, kind)(min=lo, max=hi)
@@ -148,7 +161,9 @@ def parameter_points(n=64, seed=0):
     """``n`` parameter vectors (amplitude, alpha, beta) scattered around the optimum, for per-call timing."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, 3))
-    return np.column_stack([3.85e-11 * (1 + 0.05 * z[:, 0]), 2.5 + 0.05 * z[:, 1], 0.10 + 0.02 * z[:, 2]])
+    return np.column_stack(
+        [3.85e-11 * (1 + 0.05 * z[:, 0]), 2.5 + 0.05 * z[:, 1], 0.10 + 0.02 * z[:, 2]]
+    )
 
 
 # -------------------------------------------------------------------------------------- timing
@@ -208,7 +223,9 @@ def fresh_cache_env(folder):
     """Environment for a subprocess with empty PyTensor and Numba caches under ``folder``."""
     folder = Path(folder)
     env = dict(os.environ)
-    flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")]
+    flags = [
+        f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")
+    ]
     env["PYTENSOR_FLAGS"] = ",".join(flags + [f"compiledir={folder / 'pytensor'}"])
     env["NUMBA_CACHE_DIR"] = str(folder / "numba")
     return env
@@ -221,7 +238,9 @@ def run_json_subprocess(code, env=None, timeout=1800):
         script = handle.name
     try:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, script], env=env, capture_output=True, text=True, timeout=timeout
+        )
         wall = time.perf_counter() - t0
     finally:
         os.unlink(script)

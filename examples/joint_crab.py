@@ -42,7 +42,9 @@ def read_datasets(gammapy_data):
     for instrument, (emin, emax) in FIT_RANGES.items():
         paths = sorted((folder / instrument).glob("pha_*.fits"))
         if not paths:
-            sys.exit(f"no spectra in {folder / instrument}: is $GAMMAPY_DATA complete (joint-crab/spectra)?")
+            sys.exit(
+                f"no spectra in {folder / instrument}: is $GAMMAPY_DATA complete (joint-crab/spectra)?"
+            )
         for path in paths:
             # the FACT file's OBS_ID is a list of 120 runs: give every spectrum a short name instead
             name = f"{instrument}_{path.stem.removeprefix('pha_')}"
@@ -63,7 +65,9 @@ def crab_models():
         UniformPrior,
     )
 
-    spectral = LogParabolaSpectralModel(amplitude="3e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.3, beta=0.0)
+    spectral = LogParabolaSpectralModel(
+        amplitude="3e-11 cm-2 s-1 TeV-1", reference="1 TeV", alpha=2.3, beta=0.0
+    )
     spectral.amplitude.prior = LogUniformPrior(1e-13, 1e-9)
     spectral.alpha.prior = UniformPrior(1, 5)
     spectral.beta.prior = UniformPrior(-1, 1)
@@ -88,7 +92,9 @@ def loo_table(posterior, datasets):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Joint Crab analysis on $GAMMAPY_DATA/joint-crab")
-    parser.add_argument("--output", default=None, help="output folder (default: a new temporary folder)")
+    parser.add_argument(
+        "--output", default=None, help="output folder (default: a new temporary folder)"
+    )
     parser.add_argument("--draws", type=int, default=1000, help="NUTS draws per chain")
     parser.add_argument("--tune", type=int, default=1000, help="NUTS tuning steps per chain")
     parser.add_argument("--chains", type=int, default=4, help="NUTS chains")
@@ -102,8 +108,10 @@ def main(argv=None):
     args = parse_args(argv)
     gammapy_data = os.environ.get("GAMMAPY_DATA")
     if not gammapy_data or not Path(gammapy_data).is_dir():
-        sys.exit("GAMMAPY_DATA is not set (or not a folder): download gammapy's data "
-                 "(`gammapy download datasets`) and export GAMMAPY_DATA=/path/to/gammapy-data")
+        sys.exit(
+            "GAMMAPY_DATA is not set (or not a folder): download gammapy's data "
+            "(`gammapy download datasets`) and export GAMMAPY_DATA=/path/to/gammapy-data"
+        )
 
     import arviz as az
     import matplotlib
@@ -114,7 +122,9 @@ def main(argv=None):
     from bayesdl4.inference import fit, sample, write
     from bayesdl4.plotting import plot_counts_ppc
 
-    output = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="bayesdl4-joint-crab-"))
+    output = (
+        Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="bayesdl4-joint-crab-"))
+    )
     output.mkdir(parents=True, exist_ok=True)
 
     datasets = read_datasets(gammapy_data)
@@ -126,22 +136,34 @@ def main(argv=None):
     result = fit(datasets)
     print(f"\nMAP fit ({time.perf_counter() - t0:.1f} s, compile included):\n{result}")
     if not result.success:
-        print("WARNING: the fit did not converge; the sampler still starts from the priors' support")
+        print(
+            "WARNING: the fit did not converge; the sampler still starts from the priors' support"
+        )
 
     t0 = time.perf_counter()
-    posterior = sample(datasets, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed)
-    print(f"\nNUTS: {args.chains} chains x {args.draws} draws (tune {args.tune}) in "
-          f"{time.perf_counter() - t0:.1f} s, compile included")
+    posterior = sample(
+        datasets, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed
+    )
+    print(
+        f"\nNUTS: {args.chains} chains x {args.draws} draws (tune {args.tune}) in "
+        f"{time.perf_counter() - t0:.1f} s, compile included"
+    )
     summary = az.summary(posterior, var_names=list(result.names), round_to="none")
     print(summary.to_string(float_format=lambda value: f"{value:.4g}"))
 
     rows, per_instrument = loo_table(posterior, datasets)
-    print("\nPSIS-LOO per spectrum (elpd over its fitted bins; Pareto k > 0.7 flags influential bins):")
+    print(
+        "\nPSIS-LOO per spectrum (elpd over its fitted bins; Pareto k > 0.7 flags influential bins):"
+    )
     print(f"  {'spectrum':<18} {'elpd_loo':>10} {'se':>7} {'p_loo':>7} {'max k':>7}")
     for name, elpd, se, p, k_max in rows:
         print(f"  {name:<18} {elpd:10.2f} {se:7.2f} {p:7.2f} {k_max:7.2f}")
-    print("per instrument: " + ", ".join(f"{inst} {elpd:.1f} (p_loo {p:.2f})"
-                                          for inst, (elpd, p) in per_instrument.items()))
+    print(
+        "per instrument: "
+        + ", ".join(
+            f"{inst} {elpd:.1f} (p_loo {p:.2f})" for inst, (elpd, p) in per_instrument.items()
+        )
+    )
 
     files = {
         "fit": write(result, output / "fit.nc", overwrite=args.overwrite),
@@ -155,13 +177,19 @@ def main(argv=None):
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
     for ax, dataset in zip(axes.flat, datasets, strict=False):
         plot_counts_ppc(posterior, dataset, ax=ax)
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.set_visible(False)
     fig.tight_layout()
     fig.savefig(files["plot"], dpi=100)
     plt.close(fig)
     print("\nwrote:\n" + "\n".join(f"  {path}" for path in files.values()))
-    return {"fit": result, "posterior": posterior, "loo": rows, "files": files, "datasets": datasets}
+    return {
+        "fit": result,
+        "posterior": posterior,
+        "loo": rows,
+        "files": files,
+        "datasets": datasets,
+    }
 
 
 if __name__ == "__main__":

@@ -16,8 +16,13 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def test_joint_crab_without_gammapy_data_exits_with_a_clear_message(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GAMMAPY_DATA"}
-    proc = subprocess.run([sys.executable, str(EXAMPLES / "joint_crab.py"), "--output", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "joint_crab.py"), "--output", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "GAMMAPY_DATA is not set" in proc.stderr
     assert not any(tmp_path.iterdir())
@@ -28,8 +33,20 @@ def test_joint_crab_without_gammapy_data_exits_with_a_clear_message(tmp_path):
 def test_joint_crab_example_writes_fit_posterior_and_plot(tmp_path):
     data = gammapy_data()
     env = {**os.environ, "GAMMAPY_DATA": str(data)}
-    cmd = [sys.executable, str(EXAMPLES / "joint_crab.py"), "--output", str(tmp_path),
-           "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "1"]
+    cmd = [
+        sys.executable,
+        str(EXAMPLES / "joint_crab.py"),
+        "--output",
+        str(tmp_path),
+        "--draws",
+        "100",
+        "--tune",
+        "100",
+        "--chains",
+        "2",
+        "--seed",
+        "1",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -10,9 +10,9 @@ from .joint import build_dataset_graphs, data_fingerprint, parameter_inputs
 
 __all__ = ["evaluate_npred", "evaluate_stat_array"]
 
-# Small graphs evaluated interactively: the C backend compiled a 1-dataset WStat graph in ~1 s (warm
-# cache) against ~4 s for Numba; calls take ~0.3 ms, plenty for plots and checks.
-CONVENIENCE_MODE = "CVM"
+# Measured in benchmarks/bench_compile.py: for a one-dataset WStat graph Numba's first call takes
+# ~1 s with cold caches against ~15 s for the C backend, and calls are as fast.
+CONVENIENCE_MODE = "NUMBA"
 
 
 @functools.lru_cache(maxsize=64)

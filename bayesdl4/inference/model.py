@@ -6,11 +6,13 @@ from collections import OrderedDict
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.replace import vectorize_graph
 
 from ..datasets import Datasets
 from ..errors import InferenceError
 from ..graph import build_dataset_graphs
 from ..graph.joint import data_fingerprint
+from ..graph.joint import total_stat as _total_stat
 from .priors import free_parameters, make_random_variable, prior_logp
 
 __all__ = ["JointModel"]
@@ -71,10 +73,9 @@ class JointModel:
 
     def _log_density(self, x):
         physical = x * self.scales
-        graphs = self._graph(physical)
-        loglike = pt.add(*[g.loglike.sum() for g in graphs]) if len(graphs) > 1 else graphs[0].loglike.sum()
+        total_stat = _total_stat(self._graph(physical))
+        loglike = -0.5 * total_stat
         logprior = pt.add(*[prior_logp(f, physical[i]) for i, f in enumerate(self.free)])
-        total_stat = -2.0 * loglike
         return loglike + logprior, total_stat
 
     def structure_key(self):
@@ -109,7 +110,8 @@ class JointModel:
         return fn
 
     def pointwise_function(self):
-        """Compiled physical-values -> per-dataset (log-likelihood per bin, mu_on, mu_off or None)."""
+        """Compiled (n_draws, n_free) physical values -> per dataset: log-likelihood per bin, mu_on
+        and (WStat) mu_off, each (n_draws, n_bins); ``layout`` lists (data, has_off) per dataset."""
         if "pointwise" not in self._cache:
             theta = pt.dvector("theta")
             outputs, layout = [], []
@@ -121,7 +123,11 @@ class JointModel:
                 if mu_off is not None:
                     outputs.append(mu_off)
                 layout.append((graph.data, mu_off is not None))
-            fn = pytensor.function([theta], outputs, mode=DEFAULT_MODE, trust_input=True)
+            # on_unused_input: with map datasets only there are no pointwise outputs yet
+            # one call for all draws: the graph vectorised over a (n_draws, n_parameters) matrix
+            thetas = pt.dmatrix("thetas")
+            batched = vectorize_graph(outputs, replace={theta: thetas}) if outputs else []
+            fn = pytensor.function([thetas], batched, mode=DEFAULT_MODE, on_unused_input="ignore")
             self._cache["pointwise"] = (fn, layout)
         return self._cache["pointwise"]
 
@@ -131,8 +137,7 @@ class JointModel:
 
         with pm.Model() as model:
             physical = pt.stack([make_random_variable(f) for f in self.free])
-            for graph in self._graph(physical):
-                pm.Potential(f"loglike.{graph.name}", graph.loglike.sum())
+            pm.Potential("loglike", -0.5 * _total_stat(self._graph(physical)))
         return model
 
     def hessian(self, fn, x, step=1e-5):

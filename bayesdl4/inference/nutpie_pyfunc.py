@@ -6,6 +6,8 @@ compiled PyTensor functions from Python costs a few microseconds per gradient an
 compilation entirely; the PyTensor functions themselves come from PyTensor's on-disk cache.
 """
 
+import threading
+
 import numpy as np
 
 __all__ = ["compile_pymc_pyfunc"]
@@ -32,25 +34,26 @@ def compile_pymc_pyfunc(model, mode="NUMBA"):
     dtypes = [np.dtype("float64")] * len(names)
 
     # nutpie runs chains in threads; a PyTensor function keeps its inputs and outputs in storage
-    # cells, so every chain gets its own copy (the compiled code is shared, nothing recompiles)
-    def make_logp_func():
-        fn = logp_fn_pt.copy()
+    # cells, so calls are serialised with a lock (the callbacks hold the GIL anyway; a copy per
+    # chain would re-link the Numba function, ~1 s each)
+    lock = threading.Lock()
 
+    def make_logp_func():
         def logp(x):
-            value, grad = fn(np.asarray(x, dtype="float64"))
-            return float(value), np.asarray(grad, dtype="float64", order="C")
+            with lock:  # outputs may live in the function's storage: copy them inside the lock
+                value, grad = logp_fn_pt(np.asarray(x, dtype="float64"))
+                return float(value), np.array(grad, dtype="float64", order="C")
 
         return logp
 
     def make_expand_func(seed1, seed2, chain):
-        fn = expand_fn_pt.copy()
-
         def expand(x):
-            values = fn(np.asarray(x, dtype="float64"))
-            return {
-                name: np.asarray(val, order="C", dtype=dtype).reshape(shape)
-                for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
-            }
+            with lock:
+                values = expand_fn_pt(np.asarray(x, dtype="float64"))
+                return {
+                    name: np.array(val, order="C", dtype=dtype).reshape(shape)
+                    for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
+                }
 
         return expand
 

@@ -91,21 +91,21 @@ def _add_pointwise_groups(idata, joint, posterior, random_seed, posterior_predic
     stacked = np.stack([posterior[name].values for name in joint.names], axis=-1)
     nchain, ndraw = stacked.shape[:2]
     flat = stacked.reshape(-1, stacked.shape[-1])
-    per_draw = [fn(theta) for theta in flat]
+    outputs = fn(flat) if layout else []
     loglike, predictive, observed = {}, {}, {}
     rng = np.random.default_rng(random_seed)
     k = 0
     for data, has_off in layout:
         dim = f"{data.name}_bin"
-        loglike_arr = np.stack([out[k] for out in per_draw]).reshape(nchain, ndraw, -1)
-        mu_on = np.stack([out[k + 1] for out in per_draw]).reshape(nchain, ndraw, -1)
+        loglike_arr = np.asarray(outputs[k]).reshape(nchain, ndraw, -1)
+        mu_on = np.asarray(outputs[k + 1]).reshape(nchain, ndraw, -1)
         coords = {dim: data.bins}
         loglike[data.name] = xr.DataArray(loglike_arr, dims=("chain", "draw", dim), coords=coords)
         observed[data.name] = xr.DataArray(data.counts, dims=(dim,), coords=coords)
         if posterior_predictive:
             predictive[data.name] = xr.DataArray(rng.poisson(mu_on), dims=("chain", "draw", dim), coords=coords)
         if has_off:
-            mu_off = np.stack([out[k + 2] for out in per_draw]).reshape(nchain, ndraw, -1)
+            mu_off = np.asarray(outputs[k + 2]).reshape(nchain, ndraw, -1)
             observed[f"{data.name}.counts_off"] = xr.DataArray(data.counts_off, dims=(dim,), coords=coords)
             if posterior_predictive:
                 predictive[f"{data.name}.counts_off"] = xr.DataArray(
