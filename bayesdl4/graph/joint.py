@@ -9,8 +9,8 @@ from ..errors import ModelError
 from ..stats import cash, wstat
 from .map import MapGraphData, map_npred_tensors, map_stat_tensor, prepare_map
 from .spectrum import (
-    SpectrumGraphData,
     FluxCache,
+    SpectrumGraphData,
     npred_background_tensor,
     npred_signal_tensor,
     prepare_spectrum,
