@@ -10,7 +10,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["compile_pymc_pyfunc"]
+__all__ = ["compile_pymc_pyfunc", "START_JITTER"]
+
+START_JITTER = 1e-3  # standard deviation of the chains' start jitter, in the sampler's space
 
 
 def compile_pymc_pyfunc(model, mode="NUMBA"):
@@ -19,8 +21,10 @@ def compile_pymc_pyfunc(model, mode="NUMBA"):
     from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.initial_point import make_initial_point_fn
 
+    # start every chain at the parameters' current values with a small jitter: PyMC's default
+    # (+-1 in the transformed space) would throw a position with scale 10 deg off its cutout
     initial_point_fn = _wrap_with_lock(make_initial_point_fn(
-        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(),
         return_transformed=True,
     ))
     n_dim, _, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info, reparameterized = _make_functions(
@@ -28,6 +32,12 @@ def compile_pymc_pyfunc(model, mode="NUMBA"):
     )
     if logp_fn_pt.get_shared() or expand_fn_pt.get_shared():
         raise ValueError("models with shared variables are not supported by the pyfunc path")
+    start = initial_point_fn
+
+    def initial_point_fn(seed):
+        point = np.asarray(start(seed), dtype="float64")
+        return point + np.random.default_rng(seed).normal(0.0, START_JITTER, point.shape)
+
     logp_fn_pt.trust_input = True
     expand_fn_pt.trust_input = True
     names, _, shapes = shape_info

@@ -9,7 +9,13 @@ from astropy.coordinates import SkyCoord
 from bayesdl4.datasets import Datasets
 from bayesdl4.datasets.map import MapDataset
 from bayesdl4.inference import fit, sample
-from bayesdl4.models import FoVBackgroundModel, LogParabolaSpectralModel, Models, PointSpatialModel, SkyModel
+from bayesdl4.models import (
+    FoVBackgroundModel,
+    LogParabolaSpectralModel,
+    Models,
+    PointSpatialModel,
+    SkyModel,
+)
 from tests.conftest import gammapy_data
 
 pytestmark = pytest.mark.realdata
@@ -137,10 +143,8 @@ def test_fermi_crab_nuts_with_free_position(fermi_map):
         assert draws.std() == pytest.approx(par.error, rel=0.2), (name, draws.std(), par)
 
 
-@pytest.mark.xfail(strict=True, reason="sampling starts are jittered by +-1 in value/scale (+-10 deg for a "
-                   "position with scale 10; +-45 deg in the logit of lat_0 in [-90, 90]): the source leaves "
-                   "its cutout, the gradient is exactly zero and nutpie fails 'bad initial gradient'")
 def test_fermi_crab_nuts_with_yaml_defaults_starts():
+    """Chains start at the model's values with a small jitter, so the source stays on its cutout."""
     datasets = _fermi()
     posterior = sample(datasets, draws=10, tune=10, chains=2, random_seed=7, progressbar=False)
     assert posterior["posterior"]["Crab Nebula.lon_0"].size == 20

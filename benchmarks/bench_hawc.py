@@ -1,0 +1,493 @@
+"""HAWC 5-dataset joint benchmark: bayesdl4 against gammapy 2.1 on the nHit-5..9 map datasets, same run.
+
+A point source at the Crab (log-parabola, reference 7 TeV) and one FoVBackgroundModel norm per
+dataset: 10 free parameters. Prints (0) the statistic check at the same parameters, (1) per-call
+log density + gradient time (parameters change between calls) against gammapy's
+``Datasets.stat_sum()``, (2) the MAP fit end to end with compilation (warm on-disk caches) against
+gammapy's ``Fit`` and the best-fit agreement, (3) compile time of the joint model, cold (fresh
+PyTensor compiledir and Numba cache, subprocess) and warm, per backend, (4) where the time goes
+(per dataset), (5) an experiment outside the package (the point-source deposit as 4 kernel copies at
+parameter-dependent offsets), and a table of ratios ``gammapy time / bayesdl4 time``.
+
+    python benchmarks/bench_hawc.py              # full run (~10 min on 2 cores)
+    python benchmarks/bench_hawc.py --quick      # smoke run (few repetitions, no cold subprocess)
+    python benchmarks/bench_hawc.py --modes NUMBA,CVM   # also the C backend (its first compile: minutes)
+
+Without gammapy installed (or with ``--ours-only``) only bayesdl4's numbers are printed.
+See benchmarks/README.md ("HAWC 5-dataset joint").
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+
+import common
+import numpy as np
+from common import format_ratio, format_seconds, print_table
+
+TARGETS = {"logp": 100, "fit": 10, "warm_compile_s": 5}
+NAMES = [f"nHit-{n}" for n in range(5, 10)]
+START = {"lon_0": 83.63, "lat_0": 22.02, "amplitude": 3.5e-13, "alpha": 2.8, "beta": 0.12}
+AMPLITUDE_UNIT = "cm-2 s-1 TeV-1"
+REFERENCE_TEV = 7.0
+
+#: gammapy 2.1 ``Fit().run`` from `START` (Minuit, success, 295 calls): value, error; total stat 62956.3283.
+GAMMAPY_BEST_FIT = {
+    "crab.amplitude": (2.315219288092595e-13, 2.0754035487116875e-14),
+    "crab.alpha": (2.6924375873516615, 0.12031706694850722),
+    "crab.beta": (0.08594343986621522, 0.10447665113704499),
+    "crab.lon_0": (83.62412672153462, 0.009736578129663456),
+    "crab.lat_0": (22.004950907999152, 0.009365154568260035),
+    "nHit-5-bkg.norm": (1.0083539174153544, 0.012069912999284105),
+    "nHit-6-bkg.norm": (1.011813098434465, 0.0243327079107649),
+    "nHit-7-bkg.norm": (0.9817944337157003, 0.0393396979475782),
+    "nHit-8-bkg.norm": (1.0633066770454023, 0.07201020621866831),
+    "nHit-9-bkg.norm": (1.0443277924396828, 0.08163625332827587),
+}
+GAMMAPY_TOTAL_STAT = 62956.32826710464
+PARAMETER_NAMES = tuple(GAMMAPY_BEST_FIT)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions, no cold subprocess")
+    parser.add_argument("--ours-only", action="store_true", help="skip gammapy even where it is installed")
+    parser.add_argument("--skip-cold", action="store_true", help="skip the fresh-cache subprocess")
+    parser.add_argument("--modes", default="NUMBA", help="backends, comma-separated: NUMBA (default), CVM")
+    parser.add_argument("--no-experiment", action="store_true", help="skip section 5 (experiment)")
+    parser.add_argument("--json", default=None, help="also write all figures to this JSON file")
+    args = parser.parse_args(argv)
+    args.modes = [m.strip().upper() for m in args.modes.split(",") if m.strip()]
+    args.skip_cold = args.skip_cold or args.quick
+    return args
+
+
+def header(title):
+    print(f"\n=== {title} " + "=" * max(0, 90 - len(title)), flush=True)
+
+
+# ------------------------------------------------------------------------------------------- setup
+def hawc_paths():
+    folder = common.gammapy_data() / "hawc" / "DL4"
+    paths = [folder / f"{name}.fits.gz" for name in NAMES]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        sys.exit(f"missing HAWC files {missing}: is $GAMMAPY_DATA complete?")
+    return paths
+
+
+def read_ours():
+    from bayesdl4.datasets import Datasets
+    from bayesdl4.datasets.map import MapDataset
+
+    return Datasets([MapDataset.read(path, name=name) for path, name in zip(hawc_paths(), NAMES, strict=True)])
+
+
+def models_ours():
+    from bayesdl4 import models as m
+
+    spectral = m.LogParabolaSpectralModel(amplitude=f"{START['amplitude']} {AMPLITUDE_UNIT}",
+                                          reference=f"{REFERENCE_TEV} TeV", alpha=START["alpha"], beta=START["beta"])
+    spatial = m.PointSpatialModel(lon_0=f"{START['lon_0']} deg", lat_0=f"{START['lat_0']} deg", frame="icrs")
+    return m.Models([m.SkyModel(spectral, spatial, name="crab")] + [m.FoVBackgroundModel(name) for name in NAMES])
+
+
+def read_gammapy():
+    from gammapy.datasets import Datasets, MapDataset
+
+    return Datasets([MapDataset.read(path, name=name) for path, name in zip(hawc_paths(), NAMES, strict=True)])
+
+
+def models_gammapy():
+    from gammapy.modeling import models as m
+
+    spectral = m.LogParabolaSpectralModel(amplitude=f"{START['amplitude']} {AMPLITUDE_UNIT}",
+                                          reference=f"{REFERENCE_TEV} TeV", alpha=START["alpha"], beta=START["beta"])
+    spatial = m.PointSpatialModel(lon_0=f"{START['lon_0']} deg", lat_0=f"{START['lat_0']} deg", frame="icrs")
+    return m.Models([m.SkyModel(spectral_model=spectral, spatial_model=spatial, name="crab")]
+                    + [m.FoVBackgroundModel(dataset_name=name) for name in NAMES])
+
+
+def set_gammapy_values(datasets, theta):
+    """Set gammapy's free parameters from a vector in `PARAMETER_NAMES` order."""
+    models = datasets.models
+    for name, value in zip(PARAMETER_NAMES, theta, strict=True):
+        model, par = name.rsplit(".", 1)
+        models[model].parameters[par].value = float(value)
+
+
+def parameter_points(n=32, seed=0):
+    """``n`` vectors scattered around gammapy's best fit (+-1 sigma; the position moves by ~0.01 deg,
+    a fraction of a pixel and far below the 0.1 deg after which gammapy re-extracts its IRFs)."""
+    rng = np.random.default_rng(seed)
+    best = np.array([GAMMAPY_BEST_FIT[k][0] for k in PARAMETER_NAMES])
+    sigma = np.array([GAMMAPY_BEST_FIT[k][1] for k in PARAMETER_NAMES])
+    return [best + sigma * rng.standard_normal(best.size) for _ in range(n)]
+
+
+def clear_compiled():
+    """Forget bayesdl4's in-memory compiled functions (on-disk caches stay warm)."""
+    from bayesdl4.inference import model
+
+    model._COMPILED.clear()
+
+
+# ------------------------------------------------------------------------------ statistic check
+def pin_gammapy_irfs(gp):
+    """Fresh gammapy models, evaluated once at the start (IRFs extracted there, as ours), then kept there.
+
+    gammapy re-extracts PSF, edisp and exposure cutout only after the source moves more than 0.1 deg,
+    but its first extraction does not record the position (``MapEvaluator._cached_position`` stays
+    (0, 0)), so the first position change re-extracts at the new position anyway. Recording it makes
+    both sides use IRFs taken at the start for every point below (they are ~0.02 deg from it).
+    """
+    gp.models = models_gammapy()
+    gp.stat_sum()
+    for dataset in gp:
+        evaluator = dataset.evaluators["crab"]
+        evaluator._cached_position = evaluator.model.position_lonlat
+
+
+def check_statistic(lp, gp, report):
+    header("0. statistic check: total Cash statistic at the same parameters, IRFs taken at the start")
+    points = {"start": lp.x0, "gammapy's best fit": np.array([GAMMAPY_BEST_FIT[k][0] for k in PARAMETER_NAMES]),
+              "a scattered point": parameter_points(1, seed=5)[0]}
+    if gp is not None:
+        pin_gammapy_irfs(gp)
+    rows, out = [], {}
+    for label, theta in points.items():
+        mine = -2.0 * lp.log_likelihood(theta)
+        theirs = None
+        if gp is not None:
+            set_gammapy_values(gp, theta)
+            theirs = float(gp.stat_sum())
+        diff = None if theirs is None else mine - theirs
+        rows.append([label, "-" if theirs is None else f"{theirs:.4f}", f"{mine:.4f}",
+                     "-" if diff is None else f"{diff:+.4f}"])
+        out[label] = {"ours": mine, "gammapy": theirs}
+    print_table(rows, ["parameters", "gammapy", "bayesdl4", "ours - gammapy"])
+    print("Expected agreement ~1e-3 absolute on ~63,000 (gammapy convolves the PSF in float32). With IRFs\n"
+          "extracted ~0.02 deg apart the two sides differ by up to ~0.3 (gammapy against itself as well).")
+    report["stat_check"] = out
+
+
+# ------------------------------------------------------------------------------------ log density
+def bench_logp(ours, gp, args, report, mode):
+    from bayesdl4.inference import logp_function
+
+    header(f"1. log density + gradient per call, {mode} (parameters change between calls)")
+    clear_compiled()
+    t0 = time.perf_counter()
+    lp = logp_function(ours, mode=mode)
+    lp(lp.x0)  # Numba compiles the function at its first call
+    compile_s = time.perf_counter() - t0
+    assert list(lp.names) == list(PARAMETER_NAMES), lp.names
+    points = parameter_points()
+    repeat, min_time = (3, 0.3) if args.quick else (7, 1.0)
+    t_ours = common.time_per_call(lp, points, repeat=repeat, min_time=min_time)
+    print(f"bayesdl4 logp_function(theta) -> (logp, grad), {mode}: {t_ours} "
+          f"(compile + first call {compile_s:.1f} s)")
+    t_gp = None
+    if gp is not None and mode == args.modes[0]:
+        def gp_stat(theta):
+            set_gammapy_values(gp, theta)
+            return gp.stat_sum()
+
+        t_gp = common.time_per_call(gp_stat, points, repeat=2 if args.quick else 3, min_time=2 * min_time)
+        print(f"gammapy set values + Datasets.stat_sum() (no gradient): {t_gp}")
+    report.setdefault("logp", {})[mode] = {"ours_s": t_ours.median, "ours_best_s": t_ours.best,
+                                           "compile_s": compile_s}
+    if t_gp is not None:
+        report["logp"]["gammapy_s"] = t_gp.median
+    return lp, t_ours, t_gp
+
+
+# -------------------------------------------------------------------------------------------- fit
+def bench_fit(ours, gp, args, report):
+    from bayesdl4.inference import fit
+
+    header("2. MAP fit end to end (fresh models, in-memory cache cleared: graph + compile + optimise)")
+    from bayesdl4.inference import logp_function
+
+    phases = {}
+
+    def run_ours():
+        clear_compiled()
+        ours.models = models_ours()
+        t0 = time.perf_counter()
+        lp = logp_function(ours)  # what fit() compiles first (then found in the in-memory cache)
+        t1 = time.perf_counter()
+        lp(lp.x0)
+        t2 = time.perf_counter()
+        result = fit(ours)
+        phases.update(build_rewrite_s=t1 - t0, first_call_s=t2 - t1, fit_s=time.perf_counter() - t2)
+        return result
+
+    t_ours, result = common.time_runs(run_ours, repeat=1 if args.quick else 3)
+    print(f"bayesdl4 fit(datasets): {t_ours}; last: graph build + rewrite {phases['build_rewrite_s']:.2f} s, "
+          f"first call (Numba JIT) {phases['first_call_s']:.2f} s, optimise + Hessians {phases['fit_s']:.2f} s; "
+          f"nfev {result.nfev}, success {result.success}, total_stat {result.total_stat:.4f}")
+    t_gp, reference, gp_stat = None, GAMMAPY_BEST_FIT, GAMMAPY_TOTAL_STAT
+    if gp is not None:
+        from gammapy.modeling import Fit
+
+        def run_gp():
+            gp.models = models_gammapy()
+            return Fit().run(gp)
+
+        t_gp, gp_result = common.time_runs(run_gp, repeat=1)
+        print(f"gammapy Fit().run(datasets): {t_gp}; nfev {gp_result.optimize_result.nfev}, "
+              f"success {gp_result.success}, total_stat {gp_result.total_stat:.4f}")
+        reference = {f"{model.name}.{par.name}": (par.value, par.error)
+                     for model in gp.models for par in model.parameters.free_parameters}
+        gp_stat = float(gp_result.total_stat)
+    else:
+        print("gammapy not used: comparing with its recorded best fit")
+    rows, worst = [], 0.0
+    for name in PARAMETER_NAMES:
+        mine, (value, error) = result[name], reference[name]
+        worst = max(worst, abs(mine.value - value) / error)
+        rows.append([name, f"{mine.value:.6g} +- {mine.error:.3g}", f"{value:.6g} +- {error:.3g}",
+                     f"{abs(mine.value - value) / error:.3f}", f"{mine.error / error:.3f}"])
+    print_table(rows, ["parameter", "bayesdl4", "gammapy", "|diff| / sigma", "error ratio"])
+    print(f"total stat: bayesdl4 {result.total_stat:.4f}, gammapy {gp_stat:.4f}, "
+          f"diff {result.total_stat - gp_stat:+.4f}; worst |diff| / sigma {worst:.3f}")
+    report["fit"] = {"ours_s": t_ours.median, "ours_best_s": t_ours.best, **phases,
+                     "ours_nfev": result.nfev, "ours_total_stat": result.total_stat,
+                     "gammapy_s": None if t_gp is None else t_gp.median, "gammapy_total_stat": gp_stat,
+                     "worst_sigma": worst}
+    return t_ours, t_gp, worst, result.total_stat - gp_stat
+
+
+# ------------------------------------------------------------------------------------ compile time
+COMPILE_CODE = """
+import json, time
+t0 = time.perf_counter()
+import bench_hawc
+from bayesdl4.inference import logp_function
+datasets = bench_hawc.read_ours()
+datasets.models = bench_hawc.models_ours()
+t1 = time.perf_counter()
+lp = logp_function(datasets, mode={mode!r})
+t2 = time.perf_counter()
+lp(lp.x0)
+t3 = time.perf_counter()
+print(json.dumps({{"import_read_s": t1 - t0, "compile_s": t2 - t1, "first_call_s": t3 - t2}}))
+"""
+
+
+def bench_compile(ours, args, report):
+    from bayesdl4.inference import logp_function
+
+    header("3. compile time of the joint model (graph build + rewrite + code generation)")
+    rows = []
+    for mode in args.modes:
+        clear_compiled()
+        t0 = time.perf_counter()
+        lp = logp_function(ours, mode=mode)
+        t1 = time.perf_counter()
+        lp(lp.x0)
+        warm_inproc, first = t1 - t0, time.perf_counter() - t1
+        cold = warm_proc = None
+        if not args.skip_cold:
+            with tempfile.TemporaryDirectory(prefix="bayesdl4-cold-") as folder:
+                cold, _ = common.run_json_subprocess(COMPILE_CODE.format(mode=mode),
+                                                     env=common.fresh_cache_env(folder))
+            warm_proc, _ = common.run_json_subprocess(COMPILE_CODE.format(mode=mode))
+        def cell(build, call):
+            return f"{build + call:.1f} s = {build:.1f} + {call:.1f}"
+
+        rows.append([mode, "-" if cold is None else cell(cold["compile_s"], cold["first_call_s"]),
+                     "-" if warm_proc is None else cell(warm_proc["compile_s"], warm_proc["first_call_s"]),
+                     cell(warm_inproc, first)])
+        report.setdefault("compile", {})[mode] = {"cold": cold, "warm_process": warm_proc,
+                                                  "warm_in_process_s": warm_inproc, "first_call_s": first}
+        print(f"{mode}: cold process {cold}, warm process {warm_proc}, warm in process {warm_inproc:.2f} s",
+              flush=True)
+    print_table(rows, ["backend", "cold (fresh caches, subprocess)", "warm (subprocess)",
+                       "warm (same process, cache cleared)"])
+    print("build + rewrite (logp_function) + first call (where Numba compiles). Cold = fresh PYTENSOR compiledir\n"
+          "and NUMBA_CACHE_DIR. Numba cannot cache functions holding large constant arrays (NumbaWarning\n"
+          "'dynamic globals'), so a warm process compiles the Numba code again.")
+
+
+# ------------------------------------------------------------------------------- where time goes
+def bench_breakdown(ours, args, report):
+    from bayesdl4.datasets import Datasets
+    from bayesdl4.graph.map import prepare_map
+    from bayesdl4.inference import logp_function
+
+    header("4. where the time goes: each dataset alone (Numba), its box and PSF kernel")
+    rows = []
+    points = parameter_points()
+    for dataset in ours:
+        clear_compiled()
+        single = Datasets([dataset])
+        t0 = time.perf_counter()
+        lp = logp_function(single)
+        lp(lp.x0)
+        compile_s = time.perf_counter() - t0
+        keep = [PARAMETER_NAMES.index(n) for n in lp.names]
+        t = common.time_per_call(lp, [p[keep] for p in points], repeat=3, min_time=0.3)
+        data = prepare_map(dataset)
+        planes, ys, xs = data.box
+        plan = data.sources[0]
+        rows.append([dataset.name, f"{planes.size} x {ys.stop - ys.start} x {xs.stop - xs.start}",
+                     f"{plan.kernel.shape[-1]} px", format_seconds(t.median), f"{compile_s:.1f} s"])
+        report.setdefault("breakdown", {})[dataset.name] = {"per_call_s": t.median, "compile_s": compile_s,
+                                                            "kernel_px": int(plan.kernel.shape[-1])}
+    print_table(rows, ["dataset", "box (planes x ny x nx)", "PSF kernel", "per call", "compile + first call"])
+
+
+# ------------------------------------------------------------------------------------ experiment
+def _deposit_convolved_dynamic(plan, flux, x0, y0):
+    """Experiment (not in the package): `bayesdl4.graph.map._deposit_convolved` with the 4 non-zero
+    tent weights placed at parameter-dependent integer offsets (``floor(x0)``, clipped to the
+    margin) instead of 64 dense shifted kernel copies. Same values and gradients (the tent weights of
+    all other shifts are exactly zero); 4 kernel-sized adds per plane instead of a matmul with an
+    (n_planes, 8, n x (n + 7)) constant."""
+    import pytensor.tensor as pt
+
+    from bayesdl4.graph import map as gmap
+
+    kernel = plan.kernel
+    n_planes, n = kernel.shape[0], kernel.shape[-1]
+    m = gmap.POINT_MARGIN
+    width = n + 2 * m + 1
+    bx = pt.clip(pt.floor(x0) - plan.base[0], -m, m).astype("int64")
+    by = pt.clip(pt.floor(y0) - plan.base[1], -m, m).astype("int64")
+    two = np.arange(2)
+    tx = gmap._tent(plan.base[0] + bx + two - x0)
+    ty = gmap._tent(plan.base[1] + by + two - y0)
+    edisp = pt.as_tensor(plan.edisp)
+    if plan.kernel_is_reco:
+        exposure = pt.as_tensor(plan.deposit_exposure)[:, by + m : by + m + 2, bx + m : bx + m + 2]
+        deposit = flux[:, None, None] * exposure * ty[None, :, None] * tx[None, None, :]
+        weights = pt.tensordot(edisp, deposit, axes=[[0], [0]])  # (P, 2, 2)
+    else:
+        weights = pt.tile((ty[:, None] * tx[None, :])[None], (n_planes, 1, 1))
+    image = pt.zeros((n_planes, width, width))
+    for i in range(2):
+        for j in range(2):
+            r0, c0 = by + m + i, bx + m + j
+            image = pt.inc_subtensor(image[:, r0 : r0 + n, c0 : c0 + n],
+                                     weights[:, i, j][:, None, None] * pt.as_tensor(kernel))
+    ox, oy = plan.xs.start - plan.origin[0], plan.ys.start - plan.origin[1]
+    image = image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
+    if plan.kernel_is_reco:
+        return image
+    per_true = flux[:, None, None] * plan.exposure * image
+    return pt.tensordot(edisp, per_true, axes=[[0], [0]])
+
+
+def bench_experiment(ours, lp_package, args, report):
+    from bayesdl4.graph import map as gmap
+    from bayesdl4.inference import fit, logp_function
+
+    header("5. experiment (outside the package): point-source deposit at parameter-dependent offsets")
+    original = gmap._deposit_convolved
+    gmap._deposit_convolved = _deposit_convolved_dynamic
+    try:
+        clear_compiled()
+        t0 = time.perf_counter()
+        lp = logp_function(ours)
+        t1 = time.perf_counter()
+        lp(lp.x0)
+        compile_s, first_s = t1 - t0, time.perf_counter() - t1
+        points = parameter_points()
+        worst_logp = max(abs(lp(p)[0] - lp_package(p)[0]) for p in points)
+        worst_grad = max(float(np.max(np.abs(lp(p)[1] - lp_package(p)[1]) / (np.abs(lp_package(p)[1]) + 1e-8)))
+                         for p in points)
+        repeat, min_time = (3, 0.3) if args.quick else (7, 1.0)
+        t = common.time_per_call(lp, points, repeat=repeat, min_time=min_time)
+
+        def run():
+            clear_compiled()
+            ours.models = models_ours()
+            return fit(ours)
+
+        t_fit, result = common.time_runs(run, repeat=1 if args.quick else 2)
+    finally:
+        gmap._deposit_convolved = original
+        clear_compiled()
+    print(f"per call {t} (build + rewrite {compile_s:.1f} s, first call {first_s:.1f} s); vs the package: "
+          f"max |d logp| {worst_logp:.2e}, max relative d grad {worst_grad:.2e}")
+    print(f"fit {t_fit}: compile {result.time['compile']:.2f} s, optimise {result.time['optimize']:.2f} s, "
+          f"total_stat {result.total_stat:.4f}, success {result.success}")
+    report["experiment"] = {"per_call_s": t.median, "compile_s": compile_s, "first_call_s": first_s,
+                            "fit_s": t_fit.median,
+                            "fit_optimize_s": result.time["optimize"], "max_dlogp": worst_logp,
+                            "max_rel_dgrad": worst_grad}
+    return t, t_fit
+
+
+# ------------------------------------------------------------------------------------------- main
+def main(argv=None):
+    args = parse_args(argv)
+    common.quiet_gammapy()
+    use_gp = common.has_gammapy() and not args.ours_only
+    report = {"args": vars(args)}
+    t0 = time.perf_counter()
+    ours = read_ours()
+    ours.models = models_ours()
+    gp = None
+    if use_gp:
+        gp = read_gammapy()
+        gp.models = models_gammapy()
+    print(f"read 5 datasets on {'both sides' if use_gp else 'our side'}: {time.perf_counter() - t0:.1f} s")
+
+    lp, t_logp, t_logp_gp = bench_logp(ours, gp, args, report, args.modes[0])
+    check_statistic(lp, gp, report)
+    per_mode = {args.modes[0]: t_logp}
+    for mode in args.modes[1:]:
+        per_mode[mode] = bench_logp(ours, None, args, report, mode)[1]
+    t_fit, t_fit_gp, worst, dstat = bench_fit(ours, gp, args, report)
+    bench_compile(ours, args, report)
+    if not args.quick:
+        bench_breakdown(ours, args, report)
+    experiment = None
+    if not args.no_experiment:
+        ours.models = models_ours()
+        clear_compiled()
+        from bayesdl4.inference import logp_function
+
+        experiment = bench_experiment(ours, logp_function(ours), args, report)
+
+    header("summary (ratio = gammapy time / bayesdl4 time)")
+    gp_logp = None if t_logp_gp is None else t_logp_gp.median
+    gp_fit = None if t_fit_gp is None else t_fit_gp.median
+    rows = []
+    for mode, t in per_mode.items():
+        rows.append([f"log density + gradient per call ({mode})", format_seconds(t.median), format_seconds(gp_logp),
+                     format_ratio(gp_logp, t.median, TARGETS["logp"])])
+    rows.append(["fit end to end, compile included (Numba)", format_seconds(t_fit.median), format_seconds(gp_fit),
+                 format_ratio(gp_fit, t_fit.median, TARGETS["fit"])])
+    for mode, figures in report.get("compile", {}).items():
+        total = lambda f: f["compile_s"] + f["first_call_s"]  # noqa: E731
+        warm = (total(figures["warm_process"]) if figures["warm_process"]
+                else figures["warm_in_process_s"] + figures["first_call_s"])
+        cold = total(figures["cold"]) if figures["cold"] else None
+        verdict = "meets" if warm <= TARGETS["warm_compile_s"] else "above"
+        rows.append([f"compile warm ({mode})", format_seconds(warm), "-",
+                     f"{verdict} target <= {TARGETS['warm_compile_s']} s"])
+        if cold is not None:
+            rows.append([f"compile cold ({mode})", format_seconds(cold), "-", ""])
+    if experiment is not None:
+        t_exp, t_exp_fit = experiment
+        rows.append(["experiment: per call, dynamic-offset deposit", format_seconds(t_exp.median),
+                     format_seconds(gp_logp), format_ratio(gp_logp, t_exp.median, TARGETS["logp"])])
+        rows.append(["experiment: fit end to end", format_seconds(t_exp_fit.median), format_seconds(gp_fit),
+                     format_ratio(gp_fit, t_exp_fit.median, TARGETS["fit"])])
+    print_table(rows, ["measure", "bayesdl4", "gammapy 2.1", "ratio"])
+    print(f"best fit vs gammapy: worst |diff| / sigma {worst:.3f} (target <= 0.2), total stat diff {dstat:+.4f} "
+          "(target |diff| <= 0.01)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=1, default=float)
+        print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
