@@ -57,6 +57,9 @@ def parse_args(argv=None):
     parser.add_argument("--skip-cold", action="store_true", help="skip the fresh-cache subprocess")
     parser.add_argument("--modes", default="NUMBA", help="backends, comma-separated: NUMBA (default), CVM")
     parser.add_argument("--no-experiment", action="store_true", help="skip section 5 (experiment)")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit BLAS threads for the whole run (threadpoolctl); section 1 always also "
+                             "times both sides with 1 BLAS thread")
     parser.add_argument("--json", default=None, help="also write all figures to this JSON file")
     args = parser.parse_args(argv)
     args.modes = [m.strip().upper() for m in args.modes.split(",") if m.strip()]
@@ -201,7 +204,28 @@ def bench_logp(ours, gp, args, report, mode):
                                            "compile_s": compile_s}
     if t_gp is not None:
         report["logp"]["gammapy_s"] = t_gp.median
-    return lp, t_ours, t_gp
+    one = {}
+    limits = _blas_limits(1)
+    if limits is not None and mode == args.modes[0]:
+        with limits:
+            one["ours"] = common.time_per_call(lp, points, repeat=repeat, min_time=min_time)
+            print(f"with 1 BLAS thread: bayesdl4 {one['ours']}", flush=True)
+            if t_gp is not None:
+                one["gammapy"] = common.time_per_call(gp_stat, points, repeat=2 if args.quick else 3,
+                                                      min_time=2 * min_time)
+                print(f"with 1 BLAS thread: gammapy {one['gammapy']}")
+        report["logp"]["one_blas_thread"] = {k: v.median for k, v in one.items()}
+    return lp, t_ours, t_gp, one
+
+
+def _blas_limits(n):
+    """threadpoolctl context limiting BLAS (numpy's and scipy's OpenBLAS, which Numba calls) to n threads."""
+    try:
+        import scipy.linalg  # noqa: F401  (load scipy's BLAS, which Numba's dot/matmul call, first)
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 # -------------------------------------------------------------------------------------------- fit
@@ -428,6 +452,12 @@ def main(argv=None):
     args = parse_args(argv)
     common.quiet_gammapy()
     use_gp = common.has_gammapy() and not args.ours_only
+    if args.blas_threads:
+        limits = _blas_limits(args.blas_threads)
+        if limits is None:
+            sys.exit("--blas-threads needs threadpoolctl (pip install threadpoolctl)")
+        limits.__enter__()  # for the whole run
+        print(f"BLAS limited to {args.blas_threads} thread(s)")
     report = {"args": vars(args)}
     t0 = time.perf_counter()
     ours = read_ours()
@@ -438,7 +468,7 @@ def main(argv=None):
         gp.models = models_gammapy()
     print(f"read 5 datasets on {'both sides' if use_gp else 'our side'}: {time.perf_counter() - t0:.1f} s")
 
-    lp, t_logp, t_logp_gp = bench_logp(ours, gp, args, report, args.modes[0])
+    lp, t_logp, t_logp_gp, one_thread = bench_logp(ours, gp, args, report, args.modes[0])
     check_statistic(lp, gp, report)
     per_mode = {args.modes[0]: t_logp}
     for mode in args.modes[1:]:
@@ -462,6 +492,11 @@ def main(argv=None):
     for mode, t in per_mode.items():
         rows.append([f"log density + gradient per call ({mode})", format_seconds(t.median), format_seconds(gp_logp),
                      format_ratio(gp_logp, t.median, TARGETS["logp"])])
+    if one_thread:
+        gp_one = one_thread["gammapy"].median if "gammapy" in one_thread else None
+        rows.append([f"log density + gradient per call ({args.modes[0]}, 1 BLAS thread)",
+                     format_seconds(one_thread["ours"].median), format_seconds(gp_one),
+                     format_ratio(gp_one, one_thread["ours"].median, TARGETS["logp"])])
     rows.append(["fit end to end, compile included (Numba)", format_seconds(t_fit.median), format_seconds(gp_fit),
                  format_ratio(gp_fit, t_fit.median, TARGETS["fit"])])
     for mode, figures in report.get("compile", {}).items():
