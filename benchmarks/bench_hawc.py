@@ -205,9 +205,8 @@ def bench_logp(ours, gp, args, report, mode):
     if t_gp is not None:
         report["logp"]["gammapy_s"] = t_gp.median
     one = {}
-    limits = _blas_limits(1)
-    if limits is not None and mode == args.modes[0]:
-        with limits:
+    if mode == args.modes[0] and _blas_limits(None) is not None:
+        with _blas_limits(1):
             one["ours"] = common.time_per_call(lp, points, repeat=repeat, min_time=min_time)
             print(f"with 1 BLAS thread: bayesdl4 {one['ours']}", flush=True)
             if t_gp is not None:
@@ -219,7 +218,8 @@ def bench_logp(ours, gp, args, report, mode):
 
 
 def _blas_limits(n):
-    """threadpoolctl context limiting BLAS (numpy's and scipy's OpenBLAS, which Numba calls) to n threads."""
+    """threadpoolctl context limiting BLAS (numpy's and scipy's OpenBLAS, which Numba calls) to n threads,
+    applied at once (``None``: no change, only checks that threadpoolctl is there)."""
     try:
         import scipy.linalg  # noqa: F401  (load scipy's BLAS, which Numba's dot/matmul call, first)
         from threadpoolctl import threadpool_limits
