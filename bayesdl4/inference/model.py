@@ -1,7 +1,6 @@
 """The joint model: datasets are factors of one log density; PyMC model and plain PyTensor functions."""
 
 import logging
-from collections import OrderedDict
 
 import numpy as np
 import pytensor
@@ -11,23 +10,29 @@ from pytensor.graph.replace import vectorize_graph
 from ..datasets import Datasets
 from ..errors import InferenceError
 from ..graph import build_dataset_graphs
-from ..graph.joint import data_fingerprint
 from ..graph.joint import total_stat as _total_stat
+from .compiled import cache_get, cache_put, content_key
 from .priors import free_parameters, make_random_variable, prior_logp
 
-__all__ = ["JointModel"]
+__all__ = ["JointModel", "ScaledLogDensity"]
 
 log = logging.getLogger(__name__)
-
-# Compiled log densities of recent joint models, keyed by everything their graph depends on, so that
-# refitting the same datasets (new starting values, repeated fits in a session) compiles nothing.
-_COMPILED = OrderedDict()
-_COMPILED_MAX = 16
 
 # Backend for the log density + gradient of fit() and logp_function(). Measured on these graphs
 # (benchmarks/bench_compile.py): Numba compiles a 3-dataset WStat graph in ~4 s and runs it in
 # ~40 us; the C backend ("CVM") took ~25 s to compile and ~200 us per call without BLAS.
 DEFAULT_MODE = "NUMBA"
+
+
+class ScaledLogDensity:
+    """``x -> (log density, gradient wrt x, total_stat)`` of a compiled core ``(x, scales) -> ...``."""
+
+    def __init__(self, core, scales):
+        self.core = core
+        self.scales = np.ascontiguousarray(scales, dtype="float64")
+
+    def __call__(self, x):
+        return self.core(np.ascontiguousarray(x, dtype="float64"), self.scales)
 
 
 class JointModel:
@@ -69,50 +74,49 @@ class JointModel:
     # ------------------------------------------------------------------ graphs
     def _graph(self, physical):
         pvals = {f.parameter: physical[i] for i, f in enumerate(self.free)}
-        return build_dataset_graphs(self.datasets, pvals)
+        # no Python stack trace per graph node: a third of the build time, of no use to our graphs
+        with pytensor.config.change_flags(traceback__limit=0):
+            return build_dataset_graphs(self.datasets, pvals)
 
-    def _log_density(self, x):
-        physical = x * self.scales
+    def _log_density(self, x, scales=None):
+        physical = x * (self.scales if scales is None else scales)
         total_stat = _total_stat(self._graph(physical))
         loglike = -0.5 * total_stat
         logprior = pt.add(*[prior_logp(f, physical[i]) for i, f in enumerate(self.free)])
         return loglike + logprior, total_stat
 
-    def structure_key(self):
-        """Everything the compiled graphs depend on: data, model objects, frozen values, scales, priors."""
-        parameters = []
-        for model in self.models:
-            for par in model.parameters:
-                prior = par.prior
-                prior_key = repr(prior) if prior is None or hasattr(prior, "to_dict") else id(prior)
-                parameters.append((id(par), par.frozen, par.value if par.frozen else par.scale, prior_key))
-        data = tuple(data_fingerprint(d) for d in self.datasets)
-        return data, tuple(id(m) for m in self.models), tuple(parameters)
+    def structure_key(self, scales=True):
+        """Everything the compiled graphs depend on: data arrays, the models' structure (frozen values,
+        bounds, priors, links, and the scales unless ``scales=False``) and the free parameters' order,
+        not their values (`bayesdl4.inference.compiled.content_key`)."""
+        if scales not in self._cache:
+            self._cache[scales] = content_key(self.datasets, self.models, self.names, scales=scales)
+        return self._cache[scales]
 
     def log_density_function(self, mode=None):
-        """Compiled ``x -> (log density, gradient, total_stat)`` in scaled space.
+        """Compiled ``x -> (log density, gradient, total_stat)`` in scaled space (``x = value / scale``).
 
-        Cached in memory across `JointModel` instances with the same `structure_key`.
+        The compiled core takes the scales as a second input, so it is cached in memory across
+        `JointModel` instances with the same `structure_key` whatever their values and scales.
         """
         mode = mode or DEFAULT_MODE
-        key = ("logp", mode, self.structure_key())
-        if key in _COMPILED:
-            _COMPILED.move_to_end(key)
-            return _COMPILED[key][0]
-        x = pt.dvector("x")
-        logp, total_stat = self._log_density(x)
-        outputs = [logp, pytensor.grad(logp, x), total_stat]
-        fn = pytensor.function([x], outputs, mode=mode, trust_input=True)
-        # keep the datasets and models alive so the ids in the key cannot be reused
-        _COMPILED[key] = (fn, self.datasets, self.models)
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-        return fn
+        key = ("logp", str(mode), self.structure_key(scales=False))
+        core = cache_get(key)
+        if core is None:
+            x, scales = pt.dvector("x"), pt.dvector("scales")
+            logp, total_stat = self._log_density(x, scales)
+            outputs = [logp, pytensor.grad(logp, x), total_stat]
+            core = pytensor.function([x, scales], outputs, mode=mode, trust_input=True)
+            # keep the datasets and models alive so that ids in the key cannot be reused
+            cache_put(key, core, (self.datasets, self.models))
+        return ScaledLogDensity(core, self.scales)
 
     def pointwise_function(self):
         """Compiled (n_draws, n_free) physical values -> per dataset: log-likelihood per bin, mu_on
         and (WStat) mu_off, each (n_draws, n_bins); ``layout`` lists (data, has_off) per dataset."""
-        if "pointwise" not in self._cache:
+        key = ("pointwise", self.structure_key(scales=False))  # takes physical values
+        compiled = cache_get(key)
+        if compiled is None:
             theta = pt.dvector("theta")
             outputs, layout = [], []
             for graph in self._graph(theta):
@@ -128,8 +132,8 @@ class JointModel:
             thetas = pt.dmatrix("thetas")
             batched = vectorize_graph(outputs, replace={theta: thetas}) if outputs else []
             fn = pytensor.function([thetas], batched, mode=DEFAULT_MODE, on_unused_input="ignore")
-            self._cache["pointwise"] = (fn, layout)
-        return self._cache["pointwise"]
+            compiled = cache_put(key, (fn, layout), (self.datasets, self.models))
+        return compiled
 
     def pymc_model(self):
         """One PyMC model: a variable per free parameter (with its prior), a Potential per dataset."""
@@ -157,15 +161,13 @@ class JointModel:
         return 0.5 * (hess + hess.T)
 
     def nutpie_model(self):
-        """nutpie ``CompiledModel`` of `pymc_model`, cached like `log_density_function`."""
-        from .nutpie_pyfunc import compile_pymc_pyfunc
+        """nutpie ``CompiledModel`` of `pymc_model`, cached like `log_density_function`; chains start
+        at the parameters' current values."""
+        from .nutpie_pyfunc import compile_pymc_pyfunc, with_initial_point
 
         key = ("nutpie", self.structure_key())
-        if key in _COMPILED:
-            _COMPILED.move_to_end(key)
-            return _COMPILED[key][0]
-        compiled = compile_pymc_pyfunc(self.pymc_model())
-        _COMPILED[key] = (compiled, self.datasets, self.models)
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-        return compiled
+        compiled = cache_get(key)
+        model = self.pymc_model()
+        if compiled is None:
+            return cache_put(key, compile_pymc_pyfunc(model), (self.datasets, self.models))
+        return with_initial_point(compiled, model)

@@ -4,66 +4,57 @@
 functions on every call (tens of seconds, not cached). Our graphs are small, so calling the
 compiled PyTensor functions from Python costs a few microseconds per gradient and saves that
 compilation entirely; the PyTensor functions themselves come from PyTensor's on-disk cache.
-"""
 
-import threading
+The functions are compiled with a Numba mode that releases the GIL (`compiled.NOGIL_NUMBA`) and
+called through their jitted core, which keeps no state between calls: nutpie's chain threads run
+the log density in parallel, without a lock.
+"""
 
 import numpy as np
 
-__all__ = ["compile_pymc_pyfunc", "START_JITTER"]
+from .compiled import NOGIL_NUMBA
+
+__all__ = ["compile_pymc_pyfunc", "initial_point_function", "with_initial_point", "START_JITTER"]
 
 START_JITTER = 1e-3  # standard deviation of the chains' start jitter, in the sampler's space
 
 
-def compile_pymc_pyfunc(model, mode="NUMBA"):
+def compile_pymc_pyfunc(model, mode=NOGIL_NUMBA):
     """A nutpie ``CompiledModel`` for ``model`` whose log density runs as a PyTensor function."""
-    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
+    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
     from nutpie.compiled_pyfunc import from_pyfunc
-    from pymc.initial_point import make_initial_point_fn
 
-    # start every chain at the parameters' current values with a small jitter: PyMC's default
-    # (+-1 in the transformed space) would throw a position with scale 10 deg off its cutout
-    initial_point_fn = _wrap_with_lock(make_initial_point_fn(
-        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(),
-        return_transformed=True,
-    ))
-    n_dim, _, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info, reparameterized = _make_functions(
-        model, mode=mode, compute_grad=True, join_expanded=False, pymc_initial_point_fn=initial_point_fn,
+    n_dim, _, logp_fn_pt, expand_fn_pt, _, shape_info, reparameterized = _make_functions(
+        model, mode=mode, compute_grad=True, join_expanded=False, pymc_initial_point_fn=_pymc_start(model),
     )
     if logp_fn_pt.get_shared() or expand_fn_pt.get_shared():
         raise ValueError("models with shared variables are not supported by the pyfunc path")
-    start = initial_point_fn
-
-    def initial_point_fn(seed):
-        point = np.asarray(start(seed), dtype="float64")
-        return point + np.random.default_rng(seed).normal(0.0, START_JITTER, point.shape)
+    initial_point_fn = initial_point_function(model)
 
     logp_fn_pt.trust_input = True
     expand_fn_pt.trust_input = True
     names, _, shapes = shape_info
     dtypes = [np.dtype("float64")] * len(names)
 
-    # nutpie runs chains in threads; a PyTensor function keeps its inputs and outputs in storage
-    # cells, so calls are serialised with a lock (the callbacks hold the GIL anyway; a copy per
-    # chain would re-link the Numba function, ~1 s each)
-    lock = threading.Lock()
+    # the jitted core: a pure function of its inputs (the Function wrapper keeps inputs and outputs
+    # in shared storage cells, which threads would overwrite)
+    logp_core = _jitted_core(logp_fn_pt)
+    expand_core = _jitted_core(expand_fn_pt)
 
     def make_logp_func():
         def logp(x):
-            with lock:  # outputs may live in the function's storage: copy them inside the lock
-                value, grad = logp_fn_pt(np.asarray(x, dtype="float64"))
-                return float(value), np.array(grad, dtype="float64", order="C")
+            value, grad = logp_core(np.asarray(x, dtype="float64"))
+            return float(value), np.array(grad, dtype="float64", order="C")
 
         return logp
 
     def make_expand_func(seed1, seed2, chain):
         def expand(x):
-            with lock:
-                values = expand_fn_pt(np.asarray(x, dtype="float64"))
-                return {
-                    name: np.array(val, order="C", dtype=dtype).reshape(shape)
-                    for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
-                }
+            values = expand_core(np.asarray(x, dtype="float64"))
+            return {
+                name: np.array(val, order="C", dtype=dtype).reshape(shape)
+                for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
+            }
 
         return expand
 
@@ -73,3 +64,44 @@ def compile_pymc_pyfunc(model, mode="NUMBA"):
         make_initial_point_fn=initial_point_fn, expanded_dtypes=dtypes, expanded_shapes=shapes,
         expanded_names=names, dims=dims, coords=coords, reparameterized_names=reparameterized,
     )
+
+
+def _pymc_start(model):
+    """PyMC's initial point as a dict (what nutpie's ``_make_functions`` expects)."""
+    from nutpie.compile_pymc import _wrap_with_lock
+    from pymc.initial_point import make_initial_point_fn
+
+    return _wrap_with_lock(make_initial_point_fn(
+        model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(),
+        return_transformed=True,
+    ))
+
+
+def initial_point_function(model):
+    """``seed -> start point`` in the sampler's space: the parameters' current values (the model's
+    initvals) plus a jitter of `START_JITTER`. PyMC's default (+-1 in the transformed space) would
+    throw a position with scale 10 deg off its cutout."""
+    start = _pymc_start(model)
+    names = [model.rvs_to_values[rv].name for rv in model.free_RVs]  # nutpie's order
+
+    def initial_point_fn(seed):
+        values = start(seed)
+        point = np.concatenate([np.ravel(np.asarray(values[name], dtype="float64")) for name in names])
+        return point + np.random.default_rng(seed).normal(0.0, START_JITTER, point.shape)
+
+    return initial_point_fn
+
+
+def with_initial_point(compiled, model):
+    """``compiled`` starting from the initvals of ``model`` (a PyMC model of the same structure)."""
+    import dataclasses
+
+    return dataclasses.replace(compiled, _make_initial_points=initial_point_function(model))
+
+
+def _jitted_core(function):
+    """The Numba dispatcher behind a PyTensor ``Function`` compiled in a Numba mode (one input)."""
+    core = getattr(function.vm, "jit_fn", None)
+    if core is None or len(function.maker.fgraph.inputs) != 1:
+        raise TypeError("expected a one-input PyTensor function compiled with a Numba mode")
+    return core

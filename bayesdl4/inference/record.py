@@ -1,5 +1,6 @@
 """What a result records about how it was made: versions, data file checksums, the models."""
 
+import functools
 import json
 import os
 
@@ -8,7 +9,8 @@ from ..utils import file_checksum
 __all__ = ["provenance_attrs", "package_versions"]
 
 
-def package_versions():
+@functools.cache
+def _package_versions():
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -20,13 +22,24 @@ def package_versions():
     return out
 
 
+def package_versions():
+    """Versions of bayesdl4 and the packages its numbers depend on (read once per process)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=256)
+def _checksum(filename, size, mtime_ns):
+    return file_checksum(filename)
+
+
 def data_checksums(datasets):
     """sha256 of every file each dataset was read from (``dataset.meta['filenames']``)."""
     out = {}
     for dataset in datasets:
         for filename in dataset.meta.get("filenames", ()):
-            if os.path.exists(filename):
-                out[str(filename)] = file_checksum(filename)
+            if os.path.exists(filename):  # recomputed whenever the file's size or mtime changes
+                stat = os.stat(filename)
+                out[str(filename)] = _checksum(str(filename), stat.st_size, stat.st_mtime_ns)
     return out
 
 
