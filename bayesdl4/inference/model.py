@@ -169,5 +169,5 @@ class JointModel:
         compiled = cache_get(key)
         model = self.pymc_model()
         if compiled is None:
-            return cache_put(key, compile_pymc_pyfunc(model), (self.datasets, self.models))
+            return cache_put(key, compile_pymc_pyfunc(model, var_names=self.names), (self.datasets, self.models))
         return with_initial_point(compiled, model)

@@ -19,13 +19,17 @@ __all__ = ["compile_pymc_pyfunc", "initial_point_function", "with_initial_point"
 START_JITTER = 1e-3  # standard deviation of the chains' start jitter, in the sampler's space
 
 
-def compile_pymc_pyfunc(model, mode=NOGIL_NUMBA):
-    """A nutpie ``CompiledModel`` for ``model`` whose log density runs as a PyTensor function."""
+def compile_pymc_pyfunc(model, mode=NOGIL_NUMBA, var_names=None):
+    """A nutpie ``CompiledModel`` for ``model`` whose log density runs as a PyTensor function.
+
+    ``var_names`` restricts the traced deterministics (the free variables are always traced).
+    """
     from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
     from nutpie.compiled_pyfunc import from_pyfunc
 
     n_dim, _, logp_fn_pt, expand_fn_pt, _, shape_info, reparameterized = _make_functions(
-        model, mode=mode, compute_grad=True, join_expanded=False, pymc_initial_point_fn=_pymc_start(model),
+        model, mode=mode, compute_grad=True, join_expanded=True, pymc_initial_point_fn=_pymc_start(model),
+        var_names=var_names,
     )
     if logp_fn_pt.get_shared() or expand_fn_pt.get_shared():
         raise ValueError("models with shared variables are not supported by the pyfunc path")
@@ -33,7 +37,7 @@ def compile_pymc_pyfunc(model, mode=NOGIL_NUMBA):
 
     logp_fn_pt.trust_input = True
     expand_fn_pt.trust_input = True
-    names, _, shapes = shape_info
+    names, slices, shapes = shape_info
     dtypes = [np.dtype("float64")] * len(names)
 
     # the jitted core: a pure function of its inputs (the Function wrapper keeps inputs and outputs
@@ -48,13 +52,12 @@ def compile_pymc_pyfunc(model, mode=NOGIL_NUMBA):
 
         return logp
 
+    layout = list(zip(names, slices, shapes, strict=True))
+
     def make_expand_func(seed1, seed2, chain):
         def expand(x):
-            values = expand_core(np.asarray(x, dtype="float64"))
-            return {
-                name: np.array(val, order="C", dtype=dtype).reshape(shape)
-                for name, val, dtype, shape in zip(names, values, dtypes, shapes, strict=True)
-            }
+            (joined,) = expand_core(np.asarray(x, dtype="float64"))  # one flat array, a fresh one
+            return {name: joined[where].reshape(shape) for name, where, shape in layout}
 
         return expand
 
