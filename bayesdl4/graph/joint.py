@@ -8,6 +8,7 @@ import pytensor.tensor as pt
 from ..errors import ModelError
 from ..stats import cash, wstat
 from .map import MapGraphData, map_npred_tensors, map_stat_tensor, prepare_map
+from .map_onoff import MapOnOffGraphData, map_onoff_tensors, prepare_map_onoff
 from .spectrum import (
     FluxCache,
     SpectrumGraphData,
@@ -26,7 +27,14 @@ class DatasetGraph:
 
     data: object
     npred_signal: object
-    stat: object  # per-bin -2 ln L terms
+    stat_terms: object  # per-bin -2 ln L terms, or a callable building them on first use
+
+    @property
+    def stat(self):
+        """Per-bin ``-2 ln L`` terms (spectra build them only when asked: `total_stat` pools them)."""
+        if callable(self.stat_terms):
+            self.stat_terms = self.stat_terms()
+        return self.stat_terms
 
     @property
     def name(self):
@@ -47,10 +55,12 @@ class DatasetGraph:
 
 def _prepare(dataset, all_bins):
     from ..datasets import SpectrumDataset
-    from ..datasets.map import MapDataset
+    from ..datasets.map import MapDataset, MapDatasetOnOff
 
     if isinstance(dataset, SpectrumDataset):
         return prepare_spectrum(dataset, all_bins=all_bins)
+    if type(dataset) is MapDatasetOnOff:
+        return prepare_map_onoff(dataset, all_planes=all_bins)
     if isinstance(dataset, MapDataset) and type(dataset).__name__ == "MapDataset":
         return prepare_map(dataset, all_planes=all_bins)
     raise ModelError(f"dataset {dataset.name!r}: no graph builder for {type(dataset).__name__}")
@@ -72,27 +82,31 @@ def build_dataset_graphs(datasets, pvals, all_bins=False, model_names=None):
     prepared = [_prepare(d, all_bins) for d in datasets]
     cache = FluxCache(pvals)
     for data in prepared:
-        if not isinstance(data, MapGraphData):
+        if not isinstance(data, MapGraphData | MapOnOffGraphData):
             cache.register(data, model_names)
     graphs = []
     for data in prepared:
-        if isinstance(data, MapGraphData):
+        if isinstance(data, MapGraphData | MapOnOffGraphData):
             graphs.append(_map_graph(data, pvals, all_bins, model_names))
             continue
         signal = npred_signal_tensor(data, cache, model_names)
-        graphs.append(DatasetGraph(data=data, npred_signal=signal, stat=stat_tensor(data, signal)))
+        graphs.append(DatasetGraph(data=data, npred_signal=signal,
+                                   stat_terms=lambda data=data, signal=signal: stat_tensor(data, signal)))
     return graphs
 
 
 def _map_graph(data, pvals, all_bins, model_names):
     if model_names is not None:
         data.sources = [p for p in data.sources if p.model.name in model_names]
+    if isinstance(data, MapOnOffGraphData):  # WStat: background profiled per bin
+        stat, signal, background = map_onoff_tensors(data, pvals, all_bins=all_bins)
+        return DatasetGraph(data=data, npred_signal=signal, stat_terms=stat, npred_background_map=background)
     if all_bins:
         signal, background = map_npred_tensors(data, pvals)
         stat = cash(pt.as_tensor(data.counts), signal + background).reshape((-1,))
-        return DatasetGraph(data=data, npred_signal=signal, stat=stat, npred_background_map=background)
+        return DatasetGraph(data=data, npred_signal=signal, stat_terms=stat, npred_background_map=background)
     stat, signal = map_stat_tensor(data, pvals)
-    return DatasetGraph(data=data, npred_signal=signal, stat=stat)
+    return DatasetGraph(data=data, npred_signal=signal, stat_terms=stat)
 
 
 def parameter_inputs(parameters):
@@ -138,19 +152,33 @@ def total_stat(graphs):
 
 
 def data_fingerprint(dataset):
-    """Cheap key of the arrays that enter a dataset's graph (for caches of compiled functions)."""
+    """Cheap key of the arrays and geometries that enter a dataset's graph (for caches of compiled
+    functions): two datasets with equal arrays on other pixels or energy bins differ."""
     parts = [dataset.name, type(dataset).__name__]
     for attr in ("counts", "counts_off", "background", "exposure", "mask_safe", "mask_fit", "acceptance",
                  "acceptance_off"):
         m = getattr(dataset, attr, None)
-        parts.append(None if m is None else hash(np.ascontiguousarray(m.data).tobytes()))
+        parts.append(None if m is None else (hash(np.ascontiguousarray(m.data).tobytes()), _geom_key(m)))
     for irf in (getattr(dataset, "edisp", None), getattr(dataset, "psf", None)):
         array = None
         for attr in ("pdf_matrix", "edisp_map", "psf_map"):
             array = getattr(irf, attr, None) if irf is not None else None
             if array is not None:
                 break
+        key = _geom_key(array)
         array = getattr(array, "data", array)
-        parts.append(None if array is None else hash(np.ascontiguousarray(array).tobytes()))
-    parts.append(tuple(id(m) for m in dataset.models or ()))
+        parts.append(None if array is None else (hash(np.ascontiguousarray(array).tobytes()), key))
+    parts.append(tuple(m.name for m in dataset.models or ()))
     return tuple(parts)
+
+
+def _geom_key(m):
+    """Sky geometry (WCS header or region) and axes (names, units, edges) of a map, or None."""
+    geom = getattr(m, "geom", None)
+    if geom is None:
+        return None
+    axes = tuple((ax.name, ax.interp, str(ax.unit), np.asarray(ax.edges.value).tobytes())
+                 for ax in getattr(geom, "axes", ()))
+    wcs = getattr(geom, "wcs", None)
+    spatial = wcs.to_header_string() if wcs is not None else repr(getattr(geom, "region", None))
+    return type(geom).__name__, spatial, str(getattr(geom, "npix", None)), axes

@@ -2,19 +2,30 @@
 
 Each point source is evaluated on a cutout around its starting position (PSF kernel size plus a
 margin of ``POINT_MARGIN`` pixels for the source to move), then added into the cube at fixed
-slices, so no integer index depends on a sampled parameter.
+slices. Integers computed from the parameters (``floor`` of the pixel position) only choose which
+pixels carry non-zero weights; they have zero gradient, and the weights carry the position
+gradient, so the likelihood and its gradient are those of a fixed-slice sum.
 
+* ``placement="exact"`` (default): the PSF profile, averaged over a pixel (precomputed as a
+  radial function), is evaluated at the exact angular offset of each cutout pixel from the source
+  and normalised per plane: smooth in position. Exposure is taken as gammapy does (bilinear at the
+  4 pixels around the source with a reco-energy PSF, per output pixel with a true-energy PSF).
 * ``placement="gammapy"``: the source is deposited on the 4 nearest pixels with bilinear (tent)
-  weights and convolved with the PSF kernel, as a weighted sum of kernels shifted by constant
-  integers (no parameter-dependent index). As gammapy: with a reco-energy PSF (HAWC) each deposit
-  pixel carries its own exposure and the PSF acts after energy dispersion; with a true-energy PSF
-  (Fermi-LAT) the deposit is convolved first and exposure applies per output pixel.
-* ``placement="exact"``: the PSF profile is evaluated at each cutout pixel's exact angular offset
-  from the source and normalised per plane: smooth in position.
+  weights and convolved with the PSF kernel: 4 kernel copies at constant offsets in an
+  ``(n + 1)``-wide window, placed at the integer offset ``floor(x0), floor(y0)``. As gammapy: with
+  a reco-energy PSF (HAWC) each deposit pixel carries its own exposure and the PSF acts after
+  energy dispersion; with a true-energy PSF (Fermi-LAT) the deposit is convolved first and
+  exposure applies per output pixel.
+* Without a PSF both placements use the bilinear deposit.
+
+No constant in these graphs exceeds Numba's 1 MB limit for static globals (a larger one makes the
+compiled function uncacheable: Numba compiles it again in every process).
 
 Masked bins that no source reaches contribute through per-plane sufficient statistics
 ``2 (f_e B_e - N_e ln f_e - sum n ln b)`` with the background norm ``f_e``; all other masked bins
 are evaluated one by one with gammapy's Cash statistic.
+
+Extended sources (every other spatial model) have their own plans: `bayesdl4.graph.map_extended`.
 """
 
 from dataclasses import dataclass, field
@@ -26,10 +37,12 @@ from astropy import units as u
 from ..errors import ModelError
 from ..models import FoVBackgroundModel, SkyModel
 from ..stats import cash
+from .map_extended import ExtendedSourcePlan, extended_npred, extended_plan
 
 __all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "POINT_MARGIN"]
 
 POINT_MARGIN = 3  # pixels a point source may move from where its cutout was chosen
+EXACT_RAD_REFINE = 4  # placement "exact": radial nodes of the pixel-averaged PSF per PSF rad node
 EXPOSURE_UNIT = u.Unit("cm2 s")
 
 
@@ -49,8 +62,8 @@ class PointSourcePlan:
     origin: tuple = (0, 0)  # (x, y) pixel of the unclipped cutout's first column/row
     base: tuple = (0, 0)  # (x, y) integer pixel the deposit shifts are counted from
     deposit_exposure: np.ndarray | None = None  # (n_true, a, b) exposure at base + shifts, cm2 s
-    kernel_rad: np.ndarray | None = None  # for placement "exact": (n_planes, n_rad) profile
-    pixel_lonlat: tuple | None = None  # cutout pixel centres (deg, model frame)
+    kernel_rad: tuple | None = None  # placement "exact": rad nodes (deg), pixel-averaged profiles
+    pixel_lonlat: tuple | None = None  # exact: unclipped cutout pixel centres (deg, model frame)
 
 
 @dataclass
@@ -94,7 +107,9 @@ def _point_plan(dataset, model, all_planes=False):
     if dataset.psf is not None:
         is_reco = dataset.psf.is_reco
         kernel_geom = geom if is_reco else dataset.exposure.geom
-        kernel = dataset.psf.get_psf_kernel(kernel_geom, position=position).data
+        # an empty kernel plane where the likelihood needs it would drop flux: DataFormatError
+        required = dataset.psf.required_planes(dataset.mask, edisp, exposure_full)
+        kernel = dataset.psf.get_psf_kernel(kernel_geom, position=position, required_planes=required).data
     mask = dataset.mask
     planes = np.arange(energy_axis.nbin)
     if mask is not None and not all_planes:
@@ -115,7 +130,10 @@ def _point_plan(dataset, model, all_planes=False):
     xs = slice(max(lo_x, 0), min(hi_x, nx))
     ys = slice(max(lo_y, 0), min(hi_y, ny))
     if xs.start >= xs.stop or ys.start >= ys.stop:
-        raise ModelError(f"model {model.name!r}: position {position} lies outside dataset {dataset.name!r}")
+        raise ModelError(
+            f"model {model.name!r}: position ({spatial.lon_0.value:.4f}, {spatial.lat_0.value:.4f}) deg "
+            f"({spatial.frame}) lies outside dataset {dataset.name!r}; move it into the map or leave the "
+            "dataset out of the model's datasets_names")
     plan = PointSourcePlan(model=model, ys=ys, xs=xs, edges_true=edges_true,
                            exposure=exposure_full[:, ys, xs], kernel=kernel, kernel_is_reco=is_reco,
                            edisp=edisp, planes=planes, origin=(lo_x, lo_y),
@@ -125,20 +143,58 @@ def _point_plan(dataset, model, all_planes=False):
     inside_x, inside_y = (px >= 0) & (px < nx), (py >= 0) & (py < ny)
     deposit_exposure = exposure_full[:, np.clip(py, 0, ny - 1)][:, :, np.clip(px, 0, nx - 1)]
     plan.deposit_exposure = deposit_exposure * (inside_y[:, None] & inside_x[None, :])
-    if spatial.placement == "exact":
-        if dataset.psf is None:
-            raise ModelError(f"model {model.name!r}: placement='exact' needs a PSF in dataset {dataset.name!r}")
-        lon, lat = geom.to_image().get_coord()
-        from astropy.coordinates import SkyCoord
-
-        sky = SkyCoord(lon * u.deg, lat * u.deg, frame=geom.frame).transform_to(spatial.frame)
-        lon_m = sky.spherical.lon.deg if spatial.frame == "icrs" else sky.l.deg
-        lat_m = sky.spherical.lat.deg if spatial.frame == "icrs" else sky.b.deg
-        plan.pixel_lonlat = (lon_m[ys, xs], lat_m[ys, xs])
-        energy = energy_axis.center[planes] if is_reco else dataset.exposure.geom.axis("energy_true").center
-        plan.kernel_rad = (dataset.psf.rad_axis.center.to_value("deg"),
-                           dataset.psf.psf_profile(energy, position))
+    if spatial.placement == "exact" and dataset.psf is not None:  # without a PSF: the bilinear deposit
+        _exact_constants(plan, dataset, kernel_geom, half)
     return plan
+
+
+def _exact_constants(plan, dataset, kernel_geom, half):
+    """For ``placement="exact"``: sky coordinates (model frame) of the pixel centres of the
+    unclipped cutout, and per plane the PSF profile averaged over a pixel (`_pixel_averaged_profile`)
+    on the PSF's ``rad`` nodes."""
+    from astropy.coordinates import SkyCoord
+
+    psf, spatial = dataset.psf, plan.model.spatial_model
+    position = spatial.position
+    energy = kernel_geom.axis(psf.energy_name).center
+    if plan.kernel_is_reco:
+        energy = energy[plan.planes]
+    width = 2 * half + 2 * POINT_MARGIN + 2
+    xx, yy = np.meshgrid(plan.origin[0] + np.arange(width, dtype=float), plan.origin[1] + np.arange(width, dtype=float))
+    image_geom = dataset.counts.geom.to_image()
+    lon, lat = image_geom.pix_to_coord((xx, yy))[:2]
+    sky = SkyCoord(lon * u.deg, lat * u.deg, frame=image_geom.frame).transform_to(spatial.frame)
+    plan.pixel_lonlat = (sky.spherical.lon.deg, sky.spherical.lat.deg)
+    rad = psf.rad_axis.center.to_value("deg")
+    binsz = np.abs(image_geom.pixel_scales.to_value("deg"))
+    # the averaged profile is smooth: tabulated on EXACT_RAD_REFINE times finer uniform nodes, the
+    # slope steps of its linear interpolation (kinks of the gradient in position) shrink as much
+    fine = np.linspace(rad[0], rad[-1], EXACT_RAD_REFINE * (rad.size - 1) + 1)
+    plan.kernel_rad = (fine, _pixel_averaged_profile(fine, psf.psf_profile(energy, position), binsz, rad=rad))
+
+
+def _pixel_averaged_profile(nodes, profile, binsz, rad=None, n_sub=8, n_angle=16):
+    """PSF profiles (n_planes, n_rad) on ``rad`` (deg; default ``nodes``), averaged over a pixel of
+    size ``binsz`` (deg, (lon, lat)) whose centre lies at each of ``nodes``, over all orientations:
+    a radial function whose value at a pixel's separation from the source is the pixel's mean PSF
+    (gammapy's oversampled kernel pixel) up to the pixel's small anisotropy. Point-sampling this
+    smooth profile replaces sub-pixel samples. Returns (n_planes, n_nodes).
+
+    The profile is interpolated as `_interp_profile` does: linear between the ``rad`` nodes,
+    constant inside the first, clipped at 0, and 0 beyond the last.
+    """
+    rad = nodes if rad is None else rad
+    sub = (np.arange(n_sub) + 0.5) / n_sub - 0.5
+    du, dv = np.meshgrid(sub * binsz[0], sub * binsz[1])
+    angle = 2 * np.pi * (np.arange(n_angle) + 0.5) / n_angle
+    x = nodes[:, None, None] * np.cos(angle)[None, :, None] + du.ravel()[None, None, :]
+    y = nodes[:, None, None] * np.sin(angle)[None, :, None] + dv.ravel()[None, None, :]
+    r = np.hypot(x, y)
+    out = np.empty((len(profile), nodes.size))
+    for k, values in enumerate(np.asarray(profile, dtype=float)):
+        sampled = np.maximum(np.interp(r, rad, values, left=values[0], right=0.0), 0.0)
+        out[k] = sampled.mean(axis=(1, 2))
+    return out
 
 
 def _crop_kernel(kernel):
@@ -168,11 +224,11 @@ def prepare_map(dataset, all_planes=False):
         if isinstance(model, FoVBackgroundModel):
             background_model = model
         elif isinstance(model, SkyModel):
-            if model.spatial_model is None or model.spatial_model.tag[0] != "PointSpatialModel":
-                raise ModelError(
-                    f"model {model.name!r}: map datasets support point sources only so far "
-                    f"(got {None if model.spatial_model is None else model.spatial_model.tag[0]})"
-                )
+            if model.spatial_model is None:
+                raise ModelError(f"model {model.name!r}: map datasets need a spatial model")
+            if model.spatial_model.tag[0] != "PointSpatialModel":
+                sources.append(extended_plan(dataset, model, all_planes))
+                continue
             sources.append(_point_plan(dataset, model, all_planes))
     # the box: bounding planes x rows x columns of all source cutouts, evaluated as a dense block
     box = None
@@ -208,19 +264,16 @@ def _point_npred(plan, data, pvals):
     flux = spectral.integral_tensor(plan.edges_true[:-1], plan.edges_true[1:], pvals)
     ix = np.arange(plan.xs.start, plan.xs.stop, dtype=float)
     iy = np.arange(plan.ys.start, plan.ys.stop, dtype=float)
-    if spatial.placement == "exact":
-        sep = spatial.separation_tensor(plan.pixel_lonlat[0], plan.pixel_lonlat[1], pvals)
-        rad, profile = plan.kernel_rad
-        image = _interp_profile(sep, rad, profile)  # (n_planes, ny_c, nx_c)
-        image = image / pt.maximum(image.sum(axis=(1, 2), keepdims=True), 1e-300)
+    if plan.kernel_rad is not None:  # placement "exact"
+        image = _exact_image(plan, pvals)
         if not plan.kernel_is_reco:  # true-energy PSF: exposure per output pixel, as gammapy
             per_true = flux[:, None, None] * plan.exposure * image
             return pt.tensordot(pt.as_tensor(plan.edisp), per_true, axes=[[0], [0]])
+        # reco-energy PSF: exposure at the 4 pixels around the source, bilinear (as gammapy)
         x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
-        wx, wy = _tent(ix - x0), _tent(iy - y0)
-        exposure = pt.tensordot(pt.tensordot(plan.exposure, wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
-        signal_true = flux * exposure
-        return _apply_irf(signal_true, image, plan)
+        bx, by, tents = _nearest_pixels(plan, x0, y0)
+        exposure = pt.dot(_deposit_exposure(plan, bx, by), tents)
+        return _apply_irf(flux * exposure, image, plan)
     x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
     if plan.kernel is None:
         wx, wy = _tent(ix - x0), _tent(iy - y0)
@@ -231,45 +284,74 @@ def _point_npred(plan, data, pvals):
     return _deposit_convolved(plan, flux, x0, y0)
 
 
+def _exact_image(plan, pvals):
+    """Pixel-averaged PSF of each plane at the source's exact position, normalised to 1 on the
+    unclipped cutout, then cropped to the cutout: (n_planes, ny_c, nx_c)."""
+    spatial = plan.model.spatial_model
+    sep = spatial.separation_tensor(plan.pixel_lonlat[0], plan.pixel_lonlat[1], pvals)
+    rad, profile = plan.kernel_rad
+    image = _interp_profile(sep, rad, profile)  # (n_planes, ny_w, nx_w)
+    image = image / pt.maximum(image.sum(axis=(1, 2), keepdims=True), 1e-300)
+    ox, oy = plan.xs.start - plan.origin[0], plan.ys.start - plan.origin[1]
+    return image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
+
+
 def _deposit_convolved(plan, flux, x0, y0):
     """PSF kernel convolved with the bilinear deposit at (x0, y0), each of the 4 deposit pixels
     weighted by its own exposure (as gammapy), on the cutout; shape (n_e, ny_c, nx_c).
 
-    The deposit pixel is ``base + (a, b)`` for ``a, b`` in ``-POINT_MARGIN .. POINT_MARGIN + 1``
-    with tent weights, so the result is a weighted sum of kernels shifted by constant integers:
-    a contraction with precomputed x-shifted copies, then constant y slices.
+    Only the 4 pixels around ``(x0, y0)`` have non-zero tent weights: their convolution with the
+    kernel is 4 kernel copies at constant offsets in an ``(n + 1)``-wide window, placed into the
+    cutout at the integer offset ``floor(x0), floor(y0)`` (clipped to the margin). That offset is
+    an integer from the parameters with zero gradient; the tent weights carry the position
+    gradient, with the values and derivatives of the dense sum over all candidate pixels (whose
+    other weights are exactly 0).
     """
     kernel = plan.kernel
     n_planes, n = kernel.shape[0], kernel.shape[-1]
     m = POINT_MARGIN
-    shifts = np.arange(-m, m + 2)
     width = n + 2 * m + 1
-    shifted = np.zeros((shifts.size, n_planes, n, width))
-    for k, b in enumerate(shifts):
-        shifted[k, :, :, b + m : b + m + n] = kernel
-    tx = _tent(plan.base[0] + shifts - x0)
-    ty = _tent(plan.base[1] + shifts - y0)
-    # counts per true-energy bin deposited at each candidate pixel: (n_true, a, b)
-    deposit = flux[:, None, None] * plan.deposit_exposure * ty[None, :, None] * tx[None, None, :]
+    bx, by, tents = _nearest_pixels(plan, x0, y0)
     edisp = pt.as_tensor(plan.edisp)
     if plan.kernel_is_reco:
-        weights = pt.tensordot(edisp, deposit, axes=[[0], [0]])  # (P = n_e, a, b)
+        exposure = _deposit_exposure(plan, bx, by)  # (n_true, 4)
+        weights = pt.dot(edisp.T, flux[:, None] * exposure * tents)  # (n_e, 4)
     else:
         # true-energy PSF: gammapy convolves the spatial deposit first and applies exposure per
         # output pixel afterwards (MapEvaluator.compute_flux_spatial)
-        weights = pt.tile((ty[:, None] * tx[None, :])[None], (n_planes, 1, 1))
-    # per plane p: along_x[p, a] = sum_b weights[p, a, b] * shifted[b, p]  (one batched matmul)
-    stacked = np.ascontiguousarray(shifted.transpose(1, 0, 2, 3).reshape(n_planes, shifts.size, n * width))
-    along_x = pt.matmul(weights, stacked).reshape((n_planes, shifts.size, n, width))
-    image = pt.zeros((n_planes, width, width))
-    for k, a in enumerate(shifts):
-        image = pt.inc_subtensor(image[:, a + m : a + m + n, :], along_x[:, k])
+        weights = tents[None, :]  # the same for every plane
+    kernel = pt.as_tensor(kernel)
+    local = pt.zeros((n_planes, n + 1, n + 1))
+    for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        local = pt.inc_subtensor(local[:, i : i + n, j : j + n], weights[:, k, None, None] * kernel)
+    image = pt.set_subtensor(pt.zeros((n_planes, width, width))[:, by + m : by + m + n + 1, bx + m : bx + m + n + 1],
+                             local)
     ox, oy = plan.xs.start - plan.origin[0], plan.ys.start - plan.origin[1]
     image = image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
     if plan.kernel_is_reco:
         return image
     per_true = flux[:, None, None] * plan.exposure * image
     return pt.tensordot(edisp, per_true, axes=[[0], [0]])
+
+
+def _nearest_pixels(plan, x0, y0):
+    """The 4 pixels around ``(x0, y0)``: integer offsets ``(bx, by)`` of the lower-left one from
+    ``plan.base`` (clipped to ``+-POINT_MARGIN``) and the bilinear (tent) weights of the pixels
+    ``base + (bx + j, by + i)``, flattened in the order (i, j) = (0, 0), (0, 1), (1, 0), (1, 1)."""
+    m = POINT_MARGIN
+    bx = pt.clip(pt.floor(x0) - plan.base[0], -m, m).astype("int64")
+    by = pt.clip(pt.floor(y0) - plan.base[1], -m, m).astype("int64")
+    two = np.arange(2.0)
+    tx = _tent(plan.base[0] + bx + two - x0)
+    ty = _tent(plan.base[1] + by + two - y0)
+    return bx, by, (ty[:, None] * tx[None, :]).reshape((4,))
+
+
+def _deposit_exposure(plan, bx, by):
+    """Exposure (n_true, 4) at the 4 pixels of `_nearest_pixels`, cm2 s."""
+    m = POINT_MARGIN
+    exposure = pt.as_tensor(plan.deposit_exposure)[:, by + m : by + m + 2, bx + m : bx + m + 2]
+    return exposure.reshape((exposure.shape[0], 4))
 
 
 def _apply_irf(signal_true, image, plan):
@@ -283,16 +365,41 @@ def _apply_irf(signal_true, image, plan):
 
 
 def _interp_profile(sep, rad, profile):
-    """Linear interpolation of per-plane PSF profiles (n_planes, n_rad) at separations (deg)."""
+    """Linear interpolation of per-plane PSF profiles (n_planes, n_rad) at separations (deg),
+    constant inside the first node, clipped at 0 (as gammapy) and 0 beyond the last node.
+
+    On a uniform ``rad`` grid (HAWC, gammapy's PSF maps) the node index is ``floor`` of the scaled
+    separation, otherwise a ``searchsorted``; either way it is an integer without gradient, and
+    the gradient flows through the interpolation weight.
+    """
     rad = np.asarray(rad, dtype=float)
-    idx = pt.clip(pt.extra_ops.searchsorted(rad, sep) - 1, 0, rad.size - 2)
-    r0, r1 = pt.as_tensor(rad)[idx], pt.as_tensor(rad)[idx + 1]
-    t = pt.clip((sep - r0) / (r1 - r0), 0.0, 1.0)
-    prof = pt.as_tensor(np.asarray(profile, dtype=float))
-    p0 = prof[:, idx]
-    p1 = prof[:, idx + 1]
-    out = p0 + (p1 - p0) * t[None]
-    return pt.where(sep[None] > rad[-1], 0.0, pt.maximum(out, 0.0))
+    profile = np.asarray(profile, dtype=float)
+    step = np.diff(rad)
+    uniform = rad.size > 1 and np.allclose(step, step[0], rtol=1e-9, atol=0.0)
+    if uniform:
+        u = (sep - rad[0]) / step[0]
+        idx = pt.clip(pt.floor(u), 0, rad.size - 2).astype("int64")
+        t = pt.clip(u - idx, 0.0, 1.0)
+    else:
+        idx = pt.clip(pt.extra_ops.searchsorted(rad, sep) - 1, 0, rad.size - 2)
+        r0, r1 = pt.as_tensor(rad)[idx], pt.as_tensor(rad)[idx + 1]
+        t = pt.clip((sep - r0) / (r1 - r0), 0.0, 1.0)
+    # one row gather of (values, slopes) of all planes: table (n_rad - 1, 2 n_planes)
+    n_planes = profile.shape[0]
+    table = np.ascontiguousarray(np.concatenate([profile[:, :-1], np.diff(profile, axis=1)]).T)
+    shape = sep.type.shape if None not in sep.type.shape else tuple(sep.shape)
+    rows = pt.as_tensor(table)[idx.reshape((-1,))]  # (n_sep, 2 n_planes)
+    flat_t = t.reshape((-1, 1))
+    out = pt.maximum(rows[:, :n_planes] + rows[:, n_planes:] * flat_t, 0.0)
+    out = pt.where(sep.reshape((-1, 1)) > rad[-1], 0.0, out)
+    return out.T.reshape((n_planes, *shape))
+
+
+def _source_npred(plan, data, pvals):
+    """Predicted counts of one source on its cutout: point or extended plan."""
+    if isinstance(plan, ExtendedSourcePlan):
+        return extended_npred(plan, data, pvals)
+    return _point_npred(plan, data, pvals)
 
 
 def background_norm_tensor(data, pvals):
@@ -308,7 +415,7 @@ def map_npred_tensors(data, pvals):
     background = norm[:, None, None] * data.background
     signal = pt.zeros(data.shape)
     for plan in data.sources:
-        signal = pt.inc_subtensor(signal[plan.planes, plan.ys, plan.xs], _point_npred(plan, data, pvals))
+        signal = pt.inc_subtensor(signal[plan.planes, plan.ys, plan.xs], _source_npred(plan, data, pvals))
     return signal, background
 
 
@@ -326,7 +433,7 @@ def map_stat_tensor(data, pvals):
             sub = np.searchsorted(planes, plan.planes)
             y0, x0 = plan.ys.start - ys.start, plan.xs.start - xs.start
             region = signal[sub, y0 : y0 + plan.ys.stop - plan.ys.start, x0 : x0 + plan.xs.stop - plan.xs.start]
-            signal = pt.inc_subtensor(region, _point_npred(plan, data, pvals))
+            signal = pt.inc_subtensor(region, _source_npred(plan, data, pvals))
         mu = signal + norm[planes][:, None, None] * data.background[block]
         weight = data.mask[block].astype(float)
         terms.append((cash(pt.as_tensor(data.counts[block]), mu) * weight).reshape((-1,)))

@@ -26,7 +26,11 @@ from ..errors import DataFormatError, GeometryMismatchError
 from ..maps import MapAxis, WcsGeom, WcsNDMap
 from .core import IRFMap, irf_geom
 
-__all__ = ["IRFMap", "PSFMap", "PSFKernel", "RAD_AXIS_DEFAULT"]
+__all__ = ["IRFMap", "PSFMap", "PSFKernel", "RAD_AXIS_DEFAULT", "MIN_KERNEL_INTEGRAL"]
+
+# a kernel plane whose PSF integrates over the kernel area to less than this fraction of the
+# largest plane's integral is treated as empty (normalised PSFs give ~0.999 in every plane)
+MIN_KERNEL_INTEGRAL = 1e-2
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +471,9 @@ class PSFMap(IRFMap):
             Sub-pixel sampling: ``factor = min(ceil(precision_factor / (2 r68 / binsz)), 4)``.
         required_planes : bool array (n_energy,), optional
             Planes that must give a normalisable kernel (e.g. the energy planes kept by the
-            dataset's safe mask). Empty required planes raise `DataFormatError`.
+            dataset's safe mask, see `required_planes`). Required planes that are empty, NaN
+            or hold less than `MIN_KERNEL_INTEGRAL` of the largest plane's PSF integral raise
+            `DataFormatError`.
 
         Returns
         -------
@@ -521,23 +527,32 @@ class PSFMap(IRFMap):
                 " and the planes beyond stay empty" if energy_axis.nbin > radii.size else "",
             )
         ny, nx = data.shape[-2:]
+        # integral of the PSF over each plane's kernel area (in units of the PSF map x sr)
+        integrals = np.zeros(energy_axis.nbin)
         for idx in range(n_planes):
             cut = _odd_npix_geom(image_geom, radii[idx])
             factor = factors[idx]
             fine = _upsample_geom(cut, factor)
             rad = fine.separation(center)
             values = self.psf_value(rad, energy_axis.center[idx], position).value
+            # kernels are small: flat-sky pixel area is plenty for a threshold test
+            pixel_sr = np.prod(np.deg2rad(fine.pixel_scales.deg))
+            integrals[idx] = np.sum(values) * pixel_sr
             cy, cx = cut.npix[1], cut.npix[0]
             block = values.reshape(cy, factor, cx, factor).sum(axis=(1, 3))
             oy, ox = (ny - cy) // 2, (nx - cx) // 2
             data[idx, oy : oy + cy, ox : ox + cx] += block
 
         kernel = PSFKernel(WcsNDMap(kernel_geom, data), normalize=True, source=self.source)
-        self._check_kernel(kernel, required_planes)
+        self._check_kernel(kernel, required_planes, integrals)
         return kernel
 
-    def _check_kernel(self, kernel, required_planes):
+    def _check_kernel(self, kernel, required_planes, integrals=None):
         valid = kernel.valid_planes
+        if integrals is not None and np.nanmax(integrals, initial=0) > 0:
+            # a plane interpolated next to an empty PSF node holds ~1e-4 of the others' integral
+            # and would be normalised into a kernel from the neighbouring energy: as good as empty
+            valid = valid & (integrals > MIN_KERNEL_INTEGRAL * np.nanmax(integrals))
         axis = kernel.energy_axis
         if required_planes is not None:
             required = np.asarray(required_planes, dtype=bool).ravel()
@@ -553,11 +568,47 @@ class PSFMap(IRFMap):
         if bad.size:
             energies = ", ".join(f"{axis.center[i]:.4g}" for i in bad[:5])
             raise DataFormatError(
-                f"{self._where()}: the PSF kernel does not normalise (empty or NaN) in "
-                f"{self.energy_name} plane(s) {bad.tolist()} ({energies}); the PSF has no data "
-                "there: mask these energies (safe mask) or fix the PSF"
+                f"{self._where()}: the PSF kernel does not normalise (empty, NaN or integral "
+                f"below {MIN_KERNEL_INTEGRAL:g} of the largest plane's) in {self.energy_name} "
+                f"plane(s) {bad.tolist()} "
+                f"({energies}); the PSF has no data there: mask these energies (safe mask) or "
+                "fix the PSF"
             )
         if not valid.all():
             log.debug(
                 "%s: empty PSF kernel planes %s", self._where(), np.flatnonzero(~valid).tolist()
             )
+
+    def required_planes(self, mask=None, edisp=None, exposure=None) -> np.ndarray:
+        """Kernel planes a dataset's likelihood needs: pass to `get_psf_kernel(required_planes=)`.
+
+        An empty (non-normalisable) kernel plane there would silently drop the source's flux.
+
+        Parameters
+        ----------
+        mask : bool array (n_energy, ny, nx), optional
+            The dataset's ``mask_safe & mask_fit``; None means every bin.
+        edisp : array (n_energy_true, n_energy), optional
+            Energy-dispersion matrix at the source (true-energy PSF only); None is diagonal.
+        exposure : array (n_energy_true, ny, nx), optional
+            Exposure (true-energy PSF only): planes without exposure predict nothing.
+
+        Returns
+        -------
+        required : bool array over the kernel's energy planes: the dataset's reco planes for a
+            reco-energy PSF, its true-energy planes (those of ``edisp`` / ``exposure``) otherwise
+        """
+        reco = None if mask is None else np.any(np.asarray(mask, dtype=bool), axis=(-2, -1))
+        if self.is_reco:
+            return np.ones(self.energy_axis.nbin, dtype=bool) if reco is None else reco
+        if edisp is not None:
+            edisp = np.asarray(edisp)
+            required = (edisp if reco is None else edisp[:, reco]).sum(axis=1) > 0
+        elif reco is not None:
+            required = reco.copy()  # no edisp: a diagonal response, true planes = reco planes
+        else:
+            n = self.energy_axis.nbin if exposure is None else np.shape(exposure)[0]
+            required = np.ones(n, dtype=bool)
+        if exposure is not None:
+            required &= np.any(np.asarray(exposure) > 0, axis=(-2, -1))
+        return required

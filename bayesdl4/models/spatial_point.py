@@ -2,19 +2,25 @@
 
 A point source has no surface brightness; what a map dataset needs is where its flux lands.
 
-``placement="gammapy"`` (default) is gammapy 2.1's behaviour: the flux is shared between the
-four pixels nearest the source's (sub-pixel) position ``(x0, y0)`` with bilinear weights
-``max(1 - |x - x0|, 0) max(1 - |y - y0|, 0)`` (`point_deposit_weights`). The deposit is
-continuous in position and conserves the centroid; its gradient jumps where the source crosses a
-pixel *centre* (not a pixel edge). ``(x0, y0)`` come from the model's ``lon_0``, ``lat_0``
-through `sky_to_pix_tensor`, the exact WCS projection (astropy/wcslib's spherical rotation and
-projection formulas) written with ``pytensor.tensor``, so position gradients are exact.
+``placement="exact"`` (default): the graph layer (`bayesdl4.graph`) keeps the source at its exact
+position and evaluates the PSF profile, averaged over a pixel, at the angular offset of each pixel
+centre from it (`PointSpatialModel.separation_tensor`): smooth in position, and without the
+bilinear deposit's extra smearing by about a pixel, which matters for PSFs a few pixels wide.
 
-``placement="exact"`` is a contract with the graph layer (`bayesdl4.graph`): the source is kept
-at its exact position and the PSF profile is evaluated at the angular offset of each pixel
-centre from it (`PointSpatialModel.separation_tensor`), which is smooth in position. The graph
-layer must then *not* use `PointSpatialModel.integrate_geom_tensor` (the bilinear deposit, also
-returned for ``"exact"`` so that plots and numpy conveniences work without a PSF).
+``placement="gammapy"`` is gammapy 2.1's behaviour, for bin-by-bin comparisons with gammapy: the
+flux is shared between the four pixels nearest the source's (sub-pixel) position ``(x0, y0)``
+with bilinear weights ``max(1 - |x - x0|, 0) max(1 - |y - y0|, 0)`` (`point_deposit_weights`),
+then convolved with the PSF kernel. The deposit is continuous in position and conserves the
+centroid; its gradient jumps where the source crosses a pixel *centre* (not a pixel edge).
+
+``(x0, y0)`` come from the model's ``lon_0``, ``lat_0`` through `sky_to_pix_tensor`, the exact WCS
+projection (astropy/wcslib's spherical rotation and projection formulas) written with
+``pytensor.tensor``, so position gradients are exact. `PointSpatialModel.integrate_geom_tensor`
+is the bilinear deposit for both placements (plots and numpy conveniences without a PSF).
+
+YAML: ``placement`` is written in the ``spatial:`` entry (gammapy 2.1 ignores the key). gammapy's
+own files have no such key: reading them gives the default ``"exact"``; set
+``placement="gammapy"`` to reproduce gammapy's npred bin by bin.
 """
 
 import numpy as np
@@ -42,7 +48,8 @@ __all__ = [
     "PROJECTIONS",
 ]
 
-PLACEMENTS = ("gammapy", "exact")
+PLACEMENTS = ("exact", "gammapy")
+DEFAULT_PLACEMENT = "exact"
 #: projections `sky_to_pix_tensor` implements (wcslib's formulas, default PV values)
 PROJECTIONS = ("CAR", "TAN", "SIN", "ARC", "ZEA", "STG", "AIT")
 R0 = 180.0 / np.pi
@@ -190,17 +197,18 @@ class PointSpatialModel(SpatialModel):
     ----------
     lon_0, lat_0 : angle
     frame : {"icrs", "galactic"}
-    placement : {"gammapy", "exact"}
-        How a map dataset places the source (see the module docstring): ``"gammapy"`` deposits
-        the flux on the 4 nearest pixels with bilinear weights (gammapy's behaviour, continuous
-        in position, gradient jumps at pixel centres); ``"exact"`` asks the graph layer to
-        evaluate the PSF at each pixel's exact offset (`separation_tensor`). Not written to YAML.
+    placement : {"exact", "gammapy"}
+        How a map dataset places the source (see the module docstring): ``"exact"`` (default)
+        evaluates the PSF at each pixel's exact offset (`separation_tensor`), smooth in position;
+        ``"gammapy"`` deposits the flux on the 4 nearest pixels with bilinear weights and
+        convolves with the PSF kernel (gammapy's numbers; gradient jumps at pixel centres).
+        Written to YAML as ``placement``; a YAML without it (gammapy's) gives ``"exact"``.
     """
 
     tag = ("PointSpatialModel", "point")
     default_parameters = (_lon_0(), _lat_0())
 
-    def __init__(self, frame="icrs", placement="gammapy", **kwargs):
+    def __init__(self, frame="icrs", placement=DEFAULT_PLACEMENT, **kwargs):
         if placement not in PLACEMENTS:
             raise ModelError(
                 f"PointSpatialModel: placement must be one of {PLACEMENTS}, got {placement!r}"
@@ -210,6 +218,17 @@ class PointSpatialModel(SpatialModel):
 
     def _from_parameters(self, kwargs):
         return type(self)(frame=self.frame, placement=self.placement, **kwargs)
+
+    def to_dict(self):
+        """gammapy's YAML dict plus ``placement`` (which gammapy 2.1 ignores)."""
+        return {**super().to_dict(), "placement": self.placement}
+
+    @classmethod
+    def from_dict(cls, data, links=None):
+        """Model from a YAML ``spatial:`` entry; without ``placement`` (gammapy's files) the
+        default ``"exact"``."""
+        kwargs = cls._parameters_from_dict(data, links)
+        return cls(frame=data.get("frame", "icrs"), placement=data.get("placement", DEFAULT_PLACEMENT), **kwargs)
 
     @property
     def evaluation_radius(self):

@@ -223,9 +223,18 @@ def test_npred_delegates_to_graph(synth):
     # no models: npred is the background template
     np.testing.assert_array_equal(synth.npred().data, synth.background.data)
     assert synth.npred().geom is synth.counts.geom
-    # the graph layer names what it cannot build yet (ModelError), here the ON/OFF map graph
-    with pytest.raises(ModelError, match="no graph builder for MapDatasetOnOff"):
-        make_map_dataset(name="onoff", onoff=True).npred()
+    # ON/OFF without models: no signal, the background is WStat's profile alpha (n_on + n_off) / (1 + alpha)
+    onoff = make_map_dataset(name="onoff", onoff=True)
+    alpha = onoff.alpha.data
+    expected = alpha * (onoff.counts.data + onoff.counts_off.data) / (1 + alpha)
+    np.testing.assert_allclose(onoff.npred().data, expected, rtol=1e-12)
+    # the graph layer names what it cannot build (ModelError)
+    from bayesdl4.models import PowerLawSpectralModel, SkyModel
+
+    no_spatial = synth.copy(name="nospatial")
+    no_spatial.models = [SkyModel(PowerLawSpectralModel(), name="src")]
+    with pytest.raises(ModelError, match="model 'src'"):
+        no_spatial.npred()
 
 
 def test_copy_is_independent(synth):
@@ -370,3 +379,67 @@ def test_gti_and_meta_table_are_tables(synth):
     assert isinstance(synth.gti, Table) and synth.gti.meta["MJDREFI"] == 51910
     assert isinstance(synth.meta_table, Table)
     assert isinstance(synth.psf, PSFMap)
+
+
+# ------------------------------------------------------------------------------------ bad models / IRFs
+def _point_source_dataset(reco_psf):
+    """A synthetic dataset with a Gaussian PSF and a point source at its centre."""
+    from bayesdl4.models import PointSpatialModel, PowerLawSpectralModel, SkyModel
+
+    dataset = make_map_dataset(name="psf", reco_psf=reco_psf, seed=5)
+    dataset.mask_fit = None
+    spatial = PointSpatialModel(lon_0=83.63 * u.deg, lat_0=22.01 * u.deg, frame="icrs")
+    dataset.models = [SkyModel(PowerLawSpectralModel(), spatial, name="src")]
+    return dataset
+
+
+@pytest.mark.parametrize("reco_psf", [True, False])
+def test_psf_kernel_that_does_not_normalise_is_an_error(reco_psf):
+    dataset = _point_source_dataset(reco_psf)
+    psf_energy = dataset.energy_axis if reco_psf else dataset.energy_axis_true
+    assert dataset.npred_signal().data.sum() > 0
+    # an empty PSF plane (a file without PSF at that energy) where the likelihood needs it
+    dataset.psf.psf_map.data[2] = 0.0
+    dataset.models = list(dataset.models)
+    with pytest.raises(
+        DataFormatError,
+        match=rf"PSF kernel does not normalise .* {psf_energy.name} plane\(s\) \[2\].*safe mask",
+    ):
+        dataset.npred_signal()
+    if reco_psf:
+        # masked out by the safe mask, the empty plane does not matter (HAWC's files)
+        mask = dataset.mask_safe.data.copy()
+        mask[2] = False
+        dataset.mask_safe = WcsNDMap(dataset.counts.geom, mask)
+        dataset.models = list(dataset.models)
+        signal = dataset.npred_signal().data
+        assert signal[2].sum() == 0 and signal[[0, 1, 3]].sum() > 0
+
+
+def test_psf_required_planes_follow_mask_edisp_and_exposure():
+    dataset = _point_source_dataset(reco_psf=False)
+    psf, mask = dataset.psf, np.zeros(dataset.data_shape, bool)
+    mask[1] = True  # only reco plane 1
+    edisp = np.zeros((6, 4))
+    edisp[[2, 3], 1] = 0.5
+    edisp[4, 2] = 1.0
+    np.testing.assert_array_equal(psf.required_planes(mask, edisp), [0, 0, 1, 1, 0, 0])
+    exposure = np.ones((6, 6, 8))
+    exposure[3] = 0.0
+    np.testing.assert_array_equal(psf.required_planes(mask, edisp, exposure), [0, 0, 1, 0, 0, 0])
+    reco = _point_source_dataset(reco_psf=True).psf
+    np.testing.assert_array_equal(reco.required_planes(mask, edisp), [0, 1, 0, 0])
+    assert reco.required_planes().all() and reco.required_planes().size == 4
+
+
+def test_model_outside_the_map_is_an_error():
+    from bayesdl4.models import PointSpatialModel, PowerLawSpectralModel, SkyModel
+
+    dataset = _point_source_dataset(reco_psf=False)
+    far = PointSpatialModel(lon_0=90 * u.deg, lat_0=22.01 * u.deg, frame="icrs")
+    dataset.models = [SkyModel(PowerLawSpectralModel(), far, name="far")]
+    with pytest.raises(
+        ModelError,
+        match=r"model 'far': position \(90.0000, 22.0100\) deg \(icrs\) lies outside dataset 'psf'; move it",
+    ):
+        dataset.npred()

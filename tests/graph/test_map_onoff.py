@@ -27,7 +27,10 @@ MU_OFF = 0.6  # true mean OFF counts per bin: with alpha 0.1-0.5 most ON and man
 def _models(placement, name="onoff", **values):
     values = TRUTH | values
     spatial = PointSpatialModel(
-        lon_0=values["lon_0"] * u.deg, lat_0=values["lat_0"] * u.deg, frame="icrs", placement=placement
+        lon_0=values["lon_0"] * u.deg,
+        lat_0=values["lat_0"] * u.deg,
+        frame="icrs",
+        placement=placement,
     )
     spectral = PowerLawSpectralModel(
         index=values["index"], amplitude=values["amplitude"] * u.Unit("cm-2 s-1 TeV-1")
@@ -41,11 +44,15 @@ def _onoff_dataset(placement="gammapy", seed=0, name="onoff"):
     rng = np.random.default_rng(seed)
     energy = MapAxis.from_energy_bounds("1 TeV", "10 TeV", 3, name="energy")
     energy_true = MapAxis.from_energy_bounds("0.7 TeV", "14 TeV", 4, name="energy_true")
-    geom = WcsGeom.create(skydir=SkyCoord(83.63, 22.01, unit="deg"), width=1.2, binsz=0.05, axes=[energy])
+    geom = WcsGeom.create(
+        skydir=SkyCoord(83.63, 22.01, unit="deg"), width=1.2, binsz=0.05, axes=[energy]
+    )
     base = MapDataset.create(geom, energy_axis_true=energy_true, binsz_irf=0.4, name=name)
     shape = geom.data_shape
     exposure_shape = base.exposure.data.shape
-    base.exposure = WcsNDMap(base.exposure.geom, rng.uniform(0.8e10, 1.2e10, exposure_shape), "m2 s")
+    base.exposure = WcsNDMap(
+        base.exposure.geom, rng.uniform(0.8e10, 1.2e10, exposure_shape), "m2 s"
+    )
     base.psf = PSFMap.from_gauss(
         energy_true, sigma=[0.12, 0.1, 0.08, 0.06] * u.deg, geom=base.psf.psf_map.geom
     )
@@ -79,7 +86,9 @@ def test_simulated_dataset_has_the_edge_cases():
     dataset = _onoff_dataset()
     mask = dataset.mask
     on, off = dataset.counts.data[mask], dataset.counts_off.data[mask]
-    assert (on == 0).sum() > 1000 and (off == 0).sum() > 300 and ((on == 0) & (off == 0)).sum() > 100
+    assert (
+        (on == 0).sum() > 1000 and (off == 0).sum() > 300 and ((on == 0) & (off == 0)).sum() > 100
+    )
     assert (dataset.alpha.data[mask] == 0).sum() == 4
     assert dataset.counts.data.sum() > 500  # a clear source
 
@@ -140,11 +149,16 @@ def test_stat_sum_and_npred_equal_gammapy(tmp_path):
     assert ours.stat_sum() == pytest.approx(stat_theirs, abs=0.01)
     logp = logp_function(Datasets([ours]))
     assert logp.log_likelihood(logp.x0) == pytest.approx(-0.5 * stat_theirs, abs=0.005)
+    # the file gammapy writes reads here to the same statistic
+    theirs.write(tmp_path / "gp.fits")
+    back = MapDataset.read(tmp_path / "gp.fits")
+    assert type(back) is MapDatasetOnOff
+    back.models = _models("gammapy")
+    assert back.stat_sum() == pytest.approx(ours.stat_sum(), rel=1e-12)
     # off the truth too: a shifted source with another spectrum
     for m in (ours.models["src"], theirs.models["src"]):
         m.spatial_model.lon_0.value = 83.58
         m.spectral_model.index.value = 2.1
-    ours.models = ours.models  # new parameter values: the convenience graph is cached on identity
     assert ours.stat_sum() == pytest.approx(theirs.stat_sum(), abs=0.01)
 
 
@@ -165,7 +179,10 @@ def test_gradients_match_finite_differences(placement):
         down[i] -= h
         numeric = (logp(up)[0] - logp(down)[0]) / (2 * h)
         assert abs(numeric) > 0
-        assert grad[i] == pytest.approx(numeric, rel=2e-3, abs=1e-3 * (1 + abs(numeric))), (placement, name)
+        assert grad[i] == pytest.approx(numeric, rel=2e-3, abs=1e-3 * (1 + abs(numeric))), (
+            placement,
+            name,
+        )
 
 
 def test_map_fit_recovers_the_truth():
@@ -184,8 +201,40 @@ def test_map_fit_recovers_the_truth():
     assert result["src.lon_0"].error < 0.01 and result["src.index"].error < 0.1
 
 
+@pytest.mark.slow
+def test_nuts_posterior_covers_the_truth():
+    from bayesdl4.inference import sample
+
+    dataset = _onoff_dataset("exact", seed=3)
+    idata = sample(
+        Datasets([dataset]), draws=200, tune=200, chains=2, random_seed=1, progressbar=False
+    )
+    posterior = idata["posterior"]
+    for name, truth in TRUTH.items():
+        draws = np.asarray(posterior[f"src.{name}"]).ravel()
+        assert abs(draws.mean() - truth) < 3 * draws.std(), (name, draws.mean(), draws.std())
+    assert draws.size == 400
+
+
 def test_background_model_on_onoff_is_refused():
     dataset = _onoff_dataset()
     dataset.models = list(dataset.models) + [FoVBackgroundModel("onoff")]
     with pytest.raises(ModelError, match=r"'onoff' is a MapDatasetOnOff.*'onoff-bkg'.*remove it"):
         dataset.stat_sum()
+
+
+def test_joint_with_an_onoff_spectrum_adds_the_statistics():
+    from tests.io.conftest import make_spectrum_dataset
+
+    onoff_map = _onoff_dataset()
+    spectrum = make_spectrum_dataset(onoff=True)
+    models = list(onoff_map.models)
+    models[0].datasets_names = ["onoff"]
+    spectral = PowerLawSpectralModel(index=2.2, amplitude=1e-11 * u.Unit("cm-2 s-1 TeV-1"))
+    datasets = Datasets([onoff_map, spectrum])
+    datasets.models = models + [SkyModel(spectral, name="spec", datasets_names=[spectrum.name])]
+    assert onoff_map.models.names == ["src"] and spectrum.models.names == ["spec"]
+    expected = onoff_map.stat_sum() + spectrum.stat_sum()
+    assert spectrum.stat_sum() > 10 and onoff_map.stat_sum() > 500
+    logp = logp_function(datasets)
+    assert -2 * logp.log_likelihood(logp.x0) == pytest.approx(expected, rel=1e-10)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from bayesdl4.datasets import Datasets, MapDataset, SpectrumDatasetOnOff
+from bayesdl4.datasets import Datasets, MapDataset, MapDatasetOnOff, SpectrumDatasetOnOff
 from bayesdl4.errors import DataFileNotFoundError, DataFormatError
 from bayesdl4.maps import RegionNDMap
 from tests.conftest import gammapy_data
@@ -270,3 +270,25 @@ def test_checksum_mismatch_is_logged(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         assert Datasets.read(tmp_path / "d.yaml").names == ["p"]
     assert "checksum does not match" in caplog.text
+
+
+@pytest.mark.oracle
+def test_onoff_map_masks_survive_datasets_files_both_ways(tmp_path, gp):
+    onoff = make_map_dataset(name="oo", onoff=True, seed=4)
+    assert 0 < onoff.mask_fit.data.sum() < onoff.mask_safe.data.sum() < onoff.mask_safe.data.size
+    Datasets([onoff]).write(tmp_path / "ours.yaml")
+    back = Datasets.read(tmp_path / "ours.yaml")
+    assert type(back[0]) is MapDatasetOnOff
+    for attr in ("mask_safe", "mask_fit", "counts_off", "acceptance_off"):
+        np.testing.assert_array_equal(getattr(back[0], attr).data, getattr(onoff, attr).data)
+    # gammapy 2.1 reads our file (ON/OFF maps only eagerly) with both masks...
+    theirs = gp.Datasets.read(tmp_path / "ours.yaml", lazy=False)
+    assert_matches_gammapy(onoff, theirs[0])
+    # ...and what it writes comes back here with both masks
+    (tmp_path / "gp").mkdir()
+    theirs.write(tmp_path / "gp" / "gp.yaml")
+    again = Datasets.read(tmp_path / "gp" / "gp.yaml")
+    assert type(again[0]) is MapDatasetOnOff
+    np.testing.assert_array_equal(again[0].mask_fit.data, onoff.mask_fit.data)
+    np.testing.assert_array_equal(again[0].mask_safe.data, onoff.mask_safe.data)
+    assert again[0].mask_fit.data.dtype == bool

@@ -391,3 +391,21 @@ def test_constant_spatial_model_writes_like_gammapy(tmp_path):
     back = Models.read(path)
     assert back[0].spatial_model.tag[0] == "ConstantSpatialModel"
     assert back[0].spectral_model.index.value == 2.0
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("placement", ["exact", "gammapy"])
+def test_point_source_placement_round_trip_and_gammapy_reads_it(tmp_path, placement):
+    """``placement`` survives our round trip; gammapy 2.1 reads the file (ignoring the key); a gammapy
+    file (no key) gives the default placement, "exact"."""
+    gp_models = pytest.importorskip("gammapy.modeling.models")
+    spatial = bm.PointSpatialModel(lon_0="83.63 deg", lat_0="22.01 deg", frame="icrs", placement=placement)
+    models = bm.Models([bm.SkyModel(bm.PowerLawSpectralModel(), spatial, name="src")])
+    path = tmp_path / "models.yaml"
+    path.write_text(models_to_yaml(models))
+    assert read_models(path)["src"].spatial_model.placement == placement
+    theirs = gp_models.Models.read(path)
+    assert theirs["src"].spatial_model.lon_0.value == pytest.approx(83.63)
+    theirs.write(tmp_path / "gammapy.yaml")
+    assert "placement" not in (tmp_path / "gammapy.yaml").read_text()
+    assert read_models(tmp_path / "gammapy.yaml")["src"].spatial_model.placement == "exact"

@@ -396,3 +396,55 @@ def test_hawc_oblique_car_exposure_at_position():
     assert dict(cut.geom.wcs.to_header()) == dict(cut_g.geom.wcs.to_header())
     np.testing.assert_array_equal(cut.data, cut_g.data)
     assert cut.geom.is_aligned_cutout_of(exposure.geom)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("proj", ["AIT", "MOL", "SIN", "ZEA", "ARC", "STG", "MER", "SFL"])
+def test_other_projections_both_ways_with_gammapy(proj, tmp_path):
+    """Projections gammapy 2.1 creates and writes besides CAR / TAN (all-sky AIT / MOL have
+    pixels off the sky: NaN coordinates and solid angles in both)."""
+    gammapy_maps = pytest.importorskip("gammapy.maps")
+    allsky = proj in ("AIT", "MOL")
+    kwargs = dict(
+        skydir=(10.0, 20.0),
+        width=(360, 180) if allsky else (40, 30),
+        binsz=2.0 if allsky else 0.5,
+        frame="galactic",
+        proj=proj,
+    )
+    axis = energy_axis(2)
+    theirs = gammapy_maps.WcsGeom.create(axes=[gammapy_axis(axis)], **kwargs)
+    data = np.random.default_rng(11).uniform(size=theirs.data_shape)
+    gammapy_maps.Map.from_geom(theirs, data=data, unit="cm-2").write(tmp_path / "gp.fits")
+    ours = WcsNDMap.read(tmp_path / "gp.fits")
+    geom = ours.geom
+    assert geom.projection == proj
+    assert dict(geom_to_header(geom)) == dict(theirs.to_header())
+    np.testing.assert_array_equal(ours.data, data)
+    assert geom.is_allclose(WcsGeom.create(axes=[axis], **kwargs))
+
+    coord, coord_g = geom.get_coord(), theirs.to_image().get_coord()
+    np.testing.assert_array_equal(coord.lon, coord_g.lon.to_value("deg"))
+    np.testing.assert_array_equal(coord.lat, coord_g.lat.to_value("deg"))
+    off_sky = np.isnan(coord.lon)
+    assert off_sky.any() == allsky
+    sa, sa_g = geom.solid_angle().to_value("sr"), theirs.solid_angle().to_value("sr")
+    np.testing.assert_allclose(sa, sa_g, rtol=1e-10, atol=0)
+    if allsky:  # pixels fully on the sky cover it but for the ring cut by the projection's edge
+        assert 0.95 * 4 * np.pi < np.nansum(sa) < 4 * np.pi
+    # sky -> pixel -> sky, as gammapy
+    lon = coord.lon[~off_sky][::97] + 0.3
+    lat = np.clip(coord.lat[~off_sky][::97] - 0.2, -89, 89)
+    sky = SkyCoord(lon, lat, unit="deg", frame="galactic")
+    pix = geom.coord_to_pix({"skycoord": sky, "energy": np.full(lon.size, 5.0) * u.TeV})
+    pix_g = theirs.coord_to_pix({"skycoord": sky, "energy": np.full(lon.size, 5.0) * u.TeV})
+    for a, b in zip(pix, pix_g, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
+    back = geom.pix_to_coord(pix)
+    assert SkyCoord(back[0], back[1], unit="deg", frame="galactic").separation(sky).deg.max() < 1e-8
+
+    # written here, read by gammapy
+    ours.write(tmp_path / "ours.fits")
+    again = gammapy_maps.Map.read(tmp_path / "ours.fits")
+    assert dict(again.geom.to_header()) == dict(theirs.to_header())
+    np.testing.assert_array_equal(again.data, data)

@@ -286,7 +286,15 @@ def test_point_has_no_surface_brightness():
         model(0, 0)
     with pytest.raises(ModelError, match="placement"):
         bs.PointSpatialModel(placement="nearest")
-    assert "placement" not in model.to_dict()
+    # YAML: placement is written (gammapy ignores it); a gammapy YAML has none: the default, "exact"
+    assert bs.PointSpatialModel().placement == "exact"
+    for placement in ("exact", "gammapy"):
+        data = bs.PointSpatialModel(lon_0="1 deg", lat_0="2 deg", placement=placement).to_dict()
+        assert data["placement"] == placement
+        back = bs.PointSpatialModel.from_dict(data)
+        assert back.placement == placement and back.lon_0.value == 1.0
+    data.pop("placement")
+    assert bs.PointSpatialModel.from_dict(data).placement == "exact"
 
 
 # ---------------------------------------------------------------------------------------------
