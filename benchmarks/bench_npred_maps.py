@@ -56,20 +56,8 @@ POSITIONS = rng.uniform(-2.0, 2.0, ({n_src}, 2))
 STEPS = [(rng.uniform(-0.02, 0.02, ({n_src}, 2)), rng.uniform(0.98, 1.02, {n_src})) for _ in range(8)]
 """
 
-GAMMAPY = SOURCES + """
-import json, resource, time, tracemalloc, warnings
-warnings.filterwarnings("ignore")
-import logging; logging.getLogger("gammapy").setLevel(logging.ERROR)
-import astropy.units as u
-from gammapy.datasets import MapDataset
-from gammapy.modeling.models import GaussianSpatialModel, Models, PowerLawSpectralModel, SkyModel
-dataset = MapDataset.read({path!r}, name="npred")
-models = Models([SkyModel(spectral_model=PowerLawSpectralModel(),
-                          spatial_model=GaussianSpatialModel(lon_0=p[0] * u.deg, lat_0=p[1] * u.deg, sigma="0.5 deg"),
-                          name=f"src{{i}}") for i, p in enumerate(POSITIONS)])
-dataset.models = models
-models = list(dataset.models)  # the dataset's own model objects
-def step(k):
+# the timed loop both subprocesses run on their own dataset and model objects
+TIMED_LOOP = """def step(k):
     shift, scale = STEPS[k % len(STEPS)]
     for i, (m, (dx, dy), f) in enumerate(zip(models, shift, scale)):
         m.spatial_model.lon_0.value = POSITIONS[i][0] + dx
@@ -86,7 +74,22 @@ tracemalloc.stop()
 a, b = step(3), step(4)
 assert np.abs(a - b).max() > 1e-3 * a.max()  # npred did change with the spatial parameters
 np.save({out!r}, step(3))
-print(json.dumps({{"first": first, "per_call": sorted(times)[len(times) // 2], "tracemalloc_peak": peak,
+"""
+
+GAMMAPY = SOURCES + """
+import json, resource, time, tracemalloc, warnings
+warnings.filterwarnings("ignore")
+import logging; logging.getLogger("gammapy").setLevel(logging.ERROR)
+import astropy.units as u
+from gammapy.datasets import MapDataset
+from gammapy.modeling.models import GaussianSpatialModel, Models, PowerLawSpectralModel, SkyModel
+dataset = MapDataset.read({path!r}, name="npred")
+models = Models([SkyModel(spectral_model=PowerLawSpectralModel(),
+                          spatial_model=GaussianSpatialModel(lon_0=p[0] * u.deg, lat_0=p[1] * u.deg, sigma="0.5 deg"),
+                          name=f"src{{i}}") for i, p in enumerate(POSITIONS)])
+dataset.models = models
+models = list(dataset.models)  # the dataset's own model objects
+""" + TIMED_LOOP + """print(json.dumps({{"first": first, "per_call": sorted(times)[len(times) // 2], "tracemalloc_peak": peak,
                   "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
 """
 
@@ -106,24 +109,7 @@ models = [SkyModel(PowerLawSpectralModel(),
                    name=f"src{{i}}") for i, p in enumerate(POSITIONS)]
 dataset.models = Models(models)
 models = [m for m in dataset.models if m.name.startswith("src")]  # the dataset's own objects
-def step(k):
-    shift, scale = STEPS[k % len(STEPS)]
-    for i, (m, (dx, dy), f) in enumerate(zip(models, shift, scale)):
-        m.spatial_model.lon_0.value = POSITIONS[i][0] + dx
-        m.spatial_model.lat_0.value = POSITIONS[i][1] + dy
-        m.spatial_model.sigma.value = 0.5 * f
-    return dataset.npred().data
-t0 = time.perf_counter(); step(0); first = time.perf_counter() - t0
-tracemalloc.start()
-times = []
-for k in range({n_calls}):
-    t0 = time.perf_counter(); npred = step(k + 1); times.append(time.perf_counter() - t0)
-peak = tracemalloc.get_traced_memory()[1]
-tracemalloc.stop()
-a, b = step(3), step(4)
-assert np.abs(a - b).max() > 1e-3 * a.max()  # npred did change with the spatial parameters
-np.save({out!r}, step(3))
-result = {{"first": first, "per_call": sorted(times)[len(times) // 2], "tracemalloc_peak": peak}}
+""" + TIMED_LOOP + """result = {{"first": first, "per_call": sorted(times)[len(times) // 2], "tracemalloc_peak": peak}}
 print(json.dumps(result), file=sys.stderr, flush=True)
 # the compiled npred function itself: dataset.npred() also fingerprints the dataset's arrays on
 # every call (to find its cached function), ~3 x 30 MB hashed here

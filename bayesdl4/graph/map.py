@@ -37,13 +37,18 @@ from astropy import units as u
 from ..errors import ModelError
 from ..models import FoVBackgroundModel, SkyModel
 from ..stats import cash
-from .map_extended import ExtendedSourcePlan, extended_npred, extended_plan
+from .map_extended import (
+    EXPOSURE_UNIT,
+    ExtendedSourcePlan,
+    _crop_kernel,
+    extended_npred,
+    extended_plan,
+)
 
 __all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "POINT_MARGIN"]
 
 POINT_MARGIN = 3  # pixels a point source may move from where its cutout was chosen
 EXACT_RAD_REFINE = 4  # placement "exact": radial nodes of the pixel-averaged PSF per PSF rad node
-EXPOSURE_UNIT = u.Unit("cm2 s")
 
 
 @dataclass
@@ -195,17 +200,6 @@ def _pixel_averaged_profile(nodes, profile, binsz, rad=None, n_sub=8, n_angle=16
         sampled = np.maximum(np.interp(r, rad, values, left=values[0], right=0.0), 0.0)
         out[k] = sampled.mean(axis=(1, 2))
     return out
-
-
-def _crop_kernel(kernel):
-    """Drop the all-zero border of a kernel stack (gammapy sizes kernels by the largest radius over
-    all planes, masked ones included); the kernel stays odd-sized and centred."""
-    c = kernel.shape[-1] // 2
-    nonzero = np.argwhere(np.any(kernel != 0, axis=0))
-    if nonzero.size == 0:
-        return kernel[:, c : c + 1, c : c + 1]
-    r = int(np.max(np.abs(nonzero - c)))
-    return kernel[:, c - r : c + r + 1, c - r : c + r + 1]
 
 
 def prepare_map(dataset, all_planes=False):

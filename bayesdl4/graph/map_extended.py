@@ -99,7 +99,8 @@ def _even_fast_len(n):
 
 
 def _crop_kernel(kernel):
-    """Drop the all-zero border of a kernel stack (odd size, centred)."""
+    """Drop the all-zero border of a kernel stack (gammapy sizes kernels by the largest radius over
+    all planes, masked ones included); the kernel stays odd-sized and centred."""
     c = kernel.shape[-1] // 2
     nonzero = np.argwhere(np.any(kernel != 0, axis=0))
     if nonzero.size == 0:

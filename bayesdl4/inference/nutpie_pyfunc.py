@@ -35,8 +35,6 @@ def compile_pymc_pyfunc(model, mode=NOGIL_NUMBA, var_names=None):
         raise ValueError("models with shared variables are not supported by the pyfunc path")
     initial_point_fn = initial_point_function(model)
 
-    logp_fn_pt.trust_input = True
-    expand_fn_pt.trust_input = True
     names, slices, shapes = shape_info
     dtypes = [np.dtype("float64")] * len(names)
 
