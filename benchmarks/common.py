@@ -4,6 +4,7 @@ Both sides read the same ten OGIP spectra, apply the same fit ranges and start f
 parameter values with the same priors, so every ratio compares the same computation.
 """
 
+import contextlib
 import json
 import os
 import statistics
@@ -220,7 +221,8 @@ def time_runs(fn, repeat=3):
 
 
 def fresh_cache_env(folder):
-    """Environment for a subprocess with empty PyTensor and Numba caches under ``folder``."""
+    """Environment for a subprocess with empty PyTensor, Numba and bayesdl4 (compiled functions)
+    caches under ``folder``."""
     folder = Path(folder)
     env = dict(os.environ)
     flags = [
@@ -228,7 +230,23 @@ def fresh_cache_env(folder):
     ]
     env["PYTENSOR_FLAGS"] = ",".join(flags + [f"compiledir={folder / 'pytensor'}"])
     env["NUMBA_CACHE_DIR"] = str(folder / "numba")
+    env["BAYESDL4_CACHE_DIR"] = str(folder / "bayesdl4")
     return env
+
+
+@contextlib.contextmanager
+def no_disk_cache():
+    """Within the block bayesdl4 neither reads nor writes compiled functions on disk (the graph is
+    rewritten and linked again: what a cache miss costs)."""
+    old = os.environ.get("BAYESDL4_CACHE_DIR")
+    os.environ["BAYESDL4_CACHE_DIR"] = "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("BAYESDL4_CACHE_DIR")
+        else:
+            os.environ["BAYESDL4_CACHE_DIR"] = old
 
 
 def run_json_subprocess(code, env=None, timeout=1800):

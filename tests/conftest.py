@@ -1,9 +1,19 @@
 """Shared helpers: real-data paths, gammapy oracle, simulated datasets."""
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# compiled functions go to a folder of this test session, never to the user's cache
+_CACHE_DIR = tempfile.mkdtemp(prefix="bayesdl4-tests-compiled-")
+os.environ["BAYESDL4_CACHE_DIR"] = _CACHE_DIR
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 def gammapy_data():

@@ -1,5 +1,6 @@
 """Datasets + parameter tensors -> per-dataset graphs (npred, per-bin statistic)."""
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,7 +159,7 @@ def data_fingerprint(dataset):
     for attr in ("counts", "counts_off", "background", "exposure", "mask_safe", "mask_fit", "acceptance",
                  "acceptance_off"):
         m = getattr(dataset, attr, None)
-        parts.append(None if m is None else (hash(np.ascontiguousarray(m.data).tobytes()), _geom_key(m)))
+        parts.append(None if m is None else (_digest(m.data), _geom_key(m)))
     for irf in (getattr(dataset, "edisp", None), getattr(dataset, "psf", None)):
         array = None
         for attr in ("pdf_matrix", "edisp_map", "psf_map"):
@@ -167,9 +168,16 @@ def data_fingerprint(dataset):
                 break
         key = _geom_key(array)
         array = getattr(array, "data", array)
-        parts.append(None if array is None else (hash(np.ascontiguousarray(array).tobytes()), key))
+        parts.append(None if array is None else (_digest(array), key))
     parts.append(tuple(m.name for m in dataset.models or ()))
     return tuple(parts)
+
+
+def _digest(array):
+    """Digest of an array's dtype, shape and bytes, the same in every process (``hash()`` is salted)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.blake2b(array.view(np.uint8).reshape(-1) if array.size else b"", digest_size=16)
+    return array.dtype.str, array.shape, digest.hexdigest()
 
 
 def _geom_key(m):

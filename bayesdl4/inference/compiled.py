@@ -8,7 +8,6 @@ next cell of a notebook) reuses the compiled function instead of rebuilding, rew
 the graph again (seconds against a fit of a fraction of a second).
 """
 
-import hashlib
 from collections import OrderedDict
 
 import numpy as np
@@ -46,9 +45,9 @@ _SKIP_ATTRIBUTES = {"_compiled", "_cache", "_numpy_cache"}
 
 
 def _array_key(array):
-    array = np.ascontiguousarray(array)
-    digest = hashlib.blake2b(array.view(np.uint8).reshape(-1) if array.size else b"", digest_size=16)
-    return ("array", array.shape, array.dtype.str, digest.hexdigest())
+    from ..graph.joint import _digest
+
+    return ("array", *_digest(array))
 
 
 def _fingerprint(obj, memo, values=False, scales=True):

@@ -11,6 +11,7 @@ from ..datasets import Datasets
 from ..errors import InferenceError
 from ..graph import build_dataset_graphs
 from ..graph.joint import total_stat as _total_stat
+from . import disk_cache
 from .compiled import cache_get, cache_put, content_key
 from .priors import free_parameters, make_random_variable, prior_logp
 
@@ -103,10 +104,17 @@ class JointModel:
         key = ("logp", str(mode), self.structure_key(scales=False))
         core = cache_get(key)
         if core is None:
-            x, scales = pt.dvector("x"), pt.dvector("scales")
-            logp, total_stat = self._log_density(x, scales)
-            outputs = [logp, pytensor.grad(logp, x), total_stat]
-            core = pytensor.function([x, scales], outputs, mode=mode, trust_input=True)
+            # on disk only for named modes: a Mode object's repr does not describe its content
+            digest = disk_cache.stable_digest(key) if isinstance(mode, str) else None
+            core = disk_cache.load(digest)
+            if core is None:
+                x, scales = pt.dvector("x"), pt.dvector("scales")
+                # no Python stack trace per node, also for the nodes the rewrites create
+                with pytensor.config.change_flags(traceback__limit=0):
+                    logp, total_stat = self._log_density(x, scales)
+                    outputs = [logp, pytensor.grad(logp, x), total_stat]
+                    core = pytensor.function([x, scales], outputs, mode=mode, trust_input=True)
+                disk_cache.save(digest, core)
             # keep the datasets and models alive so that ids in the key cannot be reused
             cache_put(key, core, (self.datasets, self.models))
         return ScaledLogDensity(core, self.scales)
