@@ -371,7 +371,7 @@ print(json.dumps({{"import_read_s": t1 - t0, "sample_s": t2 - t1, "sampling_s": 
 
 def bench_cold(args, report):
     header(
-        "3b. NUTS end to end with cold caches (subprocess, fresh PyTensor compiledir and NUMBA_CACHE_DIR)"
+        "3b. NUTS end to end with cold caches (subprocess, fresh PyTensor base_compiledir, Numba and bayesdl4 caches)"
     )
     with tempfile.TemporaryDirectory(prefix="bayesdl4-cold-") as folder:
         code = COLD_CODE.format(draws=args.draws, tune=args.tune, chains=args.chains)

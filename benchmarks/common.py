@@ -226,9 +226,11 @@ def fresh_cache_env(folder):
     folder = Path(folder)
     env = dict(os.environ)
     flags = [
-        f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")
+        f for f in env.get("PYTENSOR_FLAGS", "").split(",")
+        if f and not f.startswith(("compiledir", "base_compiledir"))
     ]
-    env["PYTENSOR_FLAGS"] = ",".join(flags + [f"compiledir={folder / 'pytensor'}"])
+    # base_compiledir, not compiledir: PyTensor keeps its Numba cache in base_compiledir/numba
+    env["PYTENSOR_FLAGS"] = ",".join(flags + [f"base_compiledir={folder / 'pytensor'}"])
     env["NUMBA_CACHE_DIR"] = str(folder / "numba")
     env["BAYESDL4_CACHE_DIR"] = str(folder / "bayesdl4")
     return env
