@@ -137,19 +137,24 @@ def _run_fit(joint, fn, x0, lo, hi, bounds_x, maxiter, timings):
     scales = joint.scales
     nfev = 0
 
-    def objective(x):
+    t1 = time.perf_counter()
+    # L-BFGS-B works on z = x / s with s from the curvature at the start: parameters whose errors
+    # differ by orders of magnitude in x (a position in deg next to a norm) become comparable
+    s = _preconditioner(joint, fn, x0)
+
+    def objective(z):
         nonlocal nfev
         nfev += 1
-        logp, grad, _ = fn(np.asarray(x, dtype=float))
+        logp, grad, _ = fn(np.asarray(z, dtype=float) * s)
         if not np.isfinite(logp):
-            return np.inf, np.zeros_like(x)
-        return -float(logp), -np.asarray(grad)
+            return np.inf, np.zeros_like(z)
+        return -float(logp), -np.asarray(grad) * s
 
-    t1 = time.perf_counter()
-    scipy_bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in bounds_x]
-    res = optimize.minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=scipy_bounds,
-                            options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-9})
-    x = _newton_polish(joint, fn, res.x, lo, hi)
+    bounds_z = bounds_x / s[:, None]
+    scipy_bounds = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in bounds_z]
+    res = optimize.minimize(objective, x0 / s, jac=True, method="L-BFGS-B", bounds=scipy_bounds,
+                            options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-8})
+    x = _newton_polish(joint, fn, res.x * s, lo, hi)
     logp, grad, total_stat = fn(x)
     hess = joint.hessian(fn, x)
     nfev += 1
@@ -174,6 +179,14 @@ def _run_fit(joint, fn, x0, lo, hi, bounds_x, maxiter, timings):
                        attrs=provenance_attrs(joint.datasets, joint.models))
     log.info("fit: %s", result)
     return result
+
+
+def _preconditioner(joint, fn, x0):
+    """Per-parameter step scale ``1 / sqrt(|d2 logp / dx2|)`` at the start (ones where the curvature
+    is zero or not finite)."""
+    curvature = np.abs(np.diag(joint.hessian(fn, x0)))
+    ok = np.isfinite(curvature) & (curvature > 0)
+    return np.where(ok, 1.0 / np.sqrt(np.where(ok, curvature, 1.0)), 1.0)
 
 
 def _newton_polish(joint, fn, x, lo, hi, steps=3):

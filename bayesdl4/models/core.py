@@ -136,6 +136,26 @@ class ModelBase:
         pars = ", ".join(f"{p.name}={p.value:.4g}" for p in self._parameters)
         return f"{type(self).__name__}({pars})"
 
+    def _structure_key(self):
+        """What the graphs of this model depend on besides parameter values (subclasses)."""
+        return (type(self).__name__,)
+
+    def _compiled(self, kind, build):
+        """A numpy convenience compiled once per model structure and ``kind``: ``build(pvals)``
+        returns ``(inputs, output)``; the vector of the unique parameters' values is appended as
+        the last input. Returns (function, that vector at the current values)."""
+        params = list(self.parameters)
+        unique = list(self.parameters.unique())
+        links = tuple(next(i for i, q in enumerate(unique) if q is p) for p in params)
+
+        def make():
+            pv = pt.dvector("parameters")
+            inputs, output = build({p: pv[i] for i, p in enumerate(unique)})
+            return [*inputs, pv], output
+
+        fn = compile_numpy((kind, self._structure_key(), links), make)
+        return fn, np.array([p.value for p in unique], dtype="float64")
+
 
 _COMPILED = {}
 

@@ -26,7 +26,7 @@ from astropy.coordinates import Angle, SkyCoord
 from pytensor.graph.basic import Variable
 
 from ..errors import GeometryMismatchError, ModelError
-from .core import ModelBase, _make
+from .core import ModelBase
 from .parameter import Parameter, parameter_from_dict
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ MAX_OVERSAMPLING = 200
 FRAMES = ("icrs", "galactic")
 
 # compiled numpy conveniences, keyed by (kind, model structure, links)
-_COMPILED = {}
 
 DEG = np.pi / 180.0
 
@@ -308,32 +307,22 @@ class SpatialModel(ModelBase):
     def _extra_key(self):
         return ()
 
-    def _compiled(self, kind):
-        params = list(self.parameters)
-        unique = list(self.parameters.unique())
-        links = tuple(next(i for i, q in enumerate(unique) if q is p) for p in params)
-        key = (kind, self._structure_key(), links)
-        fn = _COMPILED.get(key)
-        if fn is None:
-            pv = pt.dvector("parameters")
-            pvals = {p: pv[i] for i, p in enumerate(unique)}
+    def _compiled_kind(self, kind):
+        def build(pvals):
             if kind == "evaluate":
                 lon, lat = pt.dvector("lon"), pt.dvector("lat")
-                inputs, output = [lon, lat, pv], self.evaluate_tensor(lon, lat, pvals)
-            else:
-                lon, lat = pt.dmatrix("lon"), pt.dmatrix("lat")
-                solid_angle = pt.dvector("solid_angle")
-                output = self.integrate_pixels(lon, lat, solid_angle, pvals)
-                inputs = [lon, lat, solid_angle, pv]
-            fn = _make(lambda: (inputs, output))
-            _COMPILED[key] = fn
-        return fn, np.array([p.value for p in unique], dtype="float64")
+                return [lon, lat], self.evaluate_tensor(lon, lat, pvals)
+            lon, lat = pt.dmatrix("lon"), pt.dmatrix("lat")
+            solid_angle = pt.dvector("solid_angle")
+            return [lon, lat, solid_angle], self.integrate_pixels(lon, lat, solid_angle, pvals)
+
+        return self._compiled(kind, build)
 
     def __call__(self, lon, lat):
         """Surface brightness at ``lon``, ``lat`` (angles, or deg, in the model frame) as a
         Quantity in sr^-1 (broadcast shape)."""
         lon, lat = np.broadcast_arrays(_deg(lon), _deg(lat))
-        fn, values = self._compiled("evaluate")
+        fn, values = self._compiled_kind("evaluate")
         out = fn(np.ravel(lon), np.ravel(lat), values)
         return u.Quantity(np.reshape(out, lon.shape), self.unit)
 
@@ -350,7 +339,7 @@ class SpatialModel(ModelBase):
         """Compiled `integrate_pixels` on all pixels of ``geom`` (image), shape (ny, nx)."""
         lon, lat = subpixel_coords(geom, factor, self.frame)
         n_sub = lon.shape[-1]
-        fn, values = self._compiled("integrate")
+        fn, values = self._compiled_kind("integrate")
         solid_angle = _pixel_solid_angle(geom)
         out = fn(lon.reshape(-1, n_sub), lat.reshape(-1, n_sub), solid_angle.ravel(), values)
         return np.reshape(out, solid_angle.shape)

@@ -29,9 +29,8 @@ from astropy import units as u
 from astropy.coordinates import Angle, CartesianRepresentation, SkyCoord
 
 from ..errors import ModelError
-from .core import _make
+from .core import compile_numpy
 from .spatial_base import (
-    _COMPILED,
     DEG,
     SpatialModel,
     _lat_0,
@@ -273,9 +272,9 @@ class PointSpatialModel(SpatialModel):
         return point_deposit_weights(np.arange(nx)[None, :], np.arange(ny)[:, None], x0, y0)
 
     def _compiled_deposit(self, code, rotated):
-        key = ("deposit", code, rotated)
-        fn = _COMPILED.get(key)
-        if fn is None:
+        names = ["euler", "prj_offset", "matrix", "crpix"] + (["rotation"] if rotated else [])
+
+        def build():
             lon_0, lat_0 = pt.dscalar("lon_0"), pt.dscalar("lat_0")
             x, y = pt.dvector("x"), pt.dvector("y")
             constants = {
@@ -288,11 +287,9 @@ class PointSpatialModel(SpatialModel):
             }
             x0, y0 = sky_to_pix_tensor(lon_0, lat_0, constants)
             weights = point_deposit_weights(x[None, :], y[:, None], x0, y0)
-            names = ["euler", "prj_offset", "matrix", "crpix"] + (["rotation"] if rotated else [])
-            inputs = [lon_0, lat_0, x, y] + [constants[n] for n in names]
-            fn = (_make(lambda: (inputs, [weights, x0, y0])), names)
-            _COMPILED[key] = fn
-        return fn
+            return [lon_0, lat_0, x, y] + [constants[n] for n in names], [weights, x0, y0]
+
+        return compile_numpy(("deposit", code, rotated), build), names
 
     def _deposit_numpy(self, geom):
         image = geom.to_image()

@@ -32,7 +32,7 @@ from astropy import units as u
 from pytensor.graph.basic import Variable
 
 from ..errors import ModelError
-from .core import ModelBase, _make
+from .core import ModelBase
 from .parameter import Parameters, parameter_from_dict
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ DNDE_UNIT = u.Unit("cm-2 s-1 TeV-1")
 _OPERATORS = {"add": _operator.add, "sub": _operator.sub, "mul": _operator.mul}
 
 # compiled numpy conveniences, keyed by (kind, model structure)
-_COMPILED = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,33 +266,23 @@ class SpectralModel(ModelBase):
     def _extra_key(self):
         return ()
 
-    def _compiled(self, kind):
-        params = list(self.parameters)
-        unique = list(self.parameters.unique())
-        links = tuple(next(i for i, q in enumerate(unique) if q is p) for p in params)
-        key = (kind, self._structure_key(), links)
-        fn = _COMPILED.get(key)
-        if fn is None:
-            pv = pt.dvector("parameters")
-            pvals = {p: pv[i] for i, p in enumerate(unique)}
+    def _compiled_kind(self, kind):
+        def build(pvals):
             if kind == "dnde":
                 energy = pt.dvector("energy")
-                inputs, output = [energy, pv], self.dnde_tensor(energy, pvals)
-            else:
-                # the graph integral_tensor builds for numpy edges, with its nodes as inputs
-                lo, hi = pt.dvector("energy_min"), pt.dvector("energy_max")
-                energy, jacobian = pt.dtensor3("energy_nodes"), pt.dtensor3("jacobian")
-                power = 0 if kind == "integral" else 1
-                output = self._integrate_with(lo, hi, (energy, jacobian), pvals, power)
-                inputs = [lo, hi, energy, jacobian, pv]
-            fn = _make(lambda: (inputs, output))
-            _COMPILED[key] = fn
-        return fn, np.array([p.value for p in unique], dtype="float64")
+                return [energy], self.dnde_tensor(energy, pvals)
+            # the graph integral_tensor builds for numpy edges, with its nodes as inputs
+            lo, hi = pt.dvector("energy_min"), pt.dvector("energy_max")
+            energy, jacobian = pt.dtensor3("energy_nodes"), pt.dtensor3("jacobian")
+            power = 0 if kind == "integral" else 1
+            return [lo, hi, energy, jacobian], self._integrate_with(lo, hi, (energy, jacobian), pvals, power)
+
+        return self._compiled(kind, build)
 
     def __call__(self, energy):
         """dnde at ``energy`` (Quantity in any energy unit, or TeV) as a Quantity."""
         energy = _to_tev(energy)
-        fn, values = self._compiled("dnde")
+        fn, values = self._compiled_kind("dnde")
         out = fn(np.ravel(energy), values)
         return u.Quantity(np.reshape(out, np.shape(energy)), self.dnde_unit)
 
@@ -306,7 +295,7 @@ class SpectralModel(ModelBase):
             energy, jacobian = self._quadrature_nodes(lo, hi, power)
         else:
             energy = jacobian = np.ones((lo.size, 1, 1))
-        fn, values = self._compiled(kind)
+        fn, values = self._compiled_kind(kind)
         out = fn(lo, hi, energy, jacobian, values)
         return u.Quantity(np.reshape(out, shape), self.dnde_unit * u.TeV ** (1 + power))
 

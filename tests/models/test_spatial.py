@@ -12,7 +12,8 @@ import bayesdl4.models.spatial as bs
 from bayesdl4.errors import ModelError
 from bayesdl4.maps import MapAxis, WcsGeom
 from bayesdl4.maps.wcsmap import WcsNDMap
-from bayesdl4.models.spatial_base import _COMPILED, subpixel_coords
+from bayesdl4.models.core import _COMPILED
+from bayesdl4.models.spatial_base import subpixel_coords
 from tests.conftest import gammapy_data
 
 CRAB = SkyCoord(83.63, 22.014, unit="deg")

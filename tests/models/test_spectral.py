@@ -11,6 +11,7 @@ from scipy.integrate import quad
 import bayesdl4.models as bm
 from bayesdl4.errors import ModelError
 from bayesdl4.models import spectral
+from bayesdl4.models.core import _COMPILED
 
 EDGES = np.geomspace(0.01, 100.0, 81)  # joint-crab-like: 20 bins per decade
 LO, HI = EDGES[:-1] * u.TeV, EDGES[1:] * u.TeV
@@ -43,7 +44,7 @@ def test_closed_form_integrals_match_quadrature(analytic_case, cases):
     model = cases["make_model"](analytic_case)
     via_quadrature = model * bm.PowerLawNormSpectralModel()
     assert isinstance(via_quadrature, bm.CompoundSpectralModel)
-    fn, values = model._compiled("dnde")
+    fn, values = model._compiled_kind("dnde")
     breaks = [model.ebreak.value] if analytic_case == "BrokenPowerLawSpectralModel" else []
     for name, power in (("integral", 0), ("energy_flux", 1)):
         exact = getattr(model, name)(LO, HI).value
@@ -78,7 +79,7 @@ def test_quadrature_matches_scipy_quad(case, cases):
     names = list(cases["quadrature"]) if case == "quadrature" else QUADRATURE_ONLY
     for name in names:
         model = cases["make_model"](name)
-        fn, values = model._compiled("dnde")
+        fn, values = model._compiled_kind("dnde")
         breaks = np.unique(model._breakpoints())
         numeric = model.integral(LO[QUAD_BINS], HI[QUAD_BINS]).value
         exact = np.empty_like(numeric)
@@ -338,18 +339,18 @@ def test_numpy_conveniences_compile_once_per_structure():
     energy = [1.0, 2.0] * u.TeV
     first = model(energy)
     model.alpha.value = 2.5
-    n_compiled = len(spectral._COMPILED)
+    n_compiled = len(_COMPILED)
     second = model(energy)
     other = bm.LogParabolaSpectralModel(alpha=3.0, beta=0.2, amplitude="1e-11 cm-2 s-1 TeV-1")
     third = other(energy)
-    assert len(spectral._COMPILED) == n_compiled  # new values and a new instance: no recompilation
+    assert len(_COMPILED) == n_compiled  # new values and a new instance: no recompilation
     np.testing.assert_allclose(
         second.value / first.value, (energy.value / 10.0) ** -0.5, rtol=1e-12
     )
     assert third[0].value == pytest.approx(1e-11 * 0.1 ** (-3.0 - 0.2 * np.log(0.1)), rel=1e-12)
     model.amplitude.unit = u.Unit("m-2 s-1 TeV-1")  # a different graph (unit conversion factor)
     model(energy)
-    assert len(spectral._COMPILED) == n_compiled + 1
+    assert len(_COMPILED) == n_compiled + 1
     assert model(5 * u.TeV).shape == ()
 
 
