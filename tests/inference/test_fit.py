@@ -110,3 +110,18 @@ def test_fit_result_write_read_roundtrip(tmp_path):
     assert back["src.index"].value == result["src.index"].value
     assert back["src.amplitude"].unit == "1 / (TeV s cm2)"
     assert provenance(read(path))["datasets"] == ["run0"]
+
+
+def test_preconditioner_is_one_over_sqrt_curvature():
+    """L-BFGS-B steps in z = x / s, s = 1 / sqrt(|d2 logp / dx2|) at the start; 1 where flat."""
+    from bayesdl4.inference.fit import _preconditioner
+    from bayesdl4.inference.model import JointModel
+
+    curvature = np.array([1e4, 1.0, 1e-2, 0.0])
+
+    def fn(x):
+        return -0.5 * np.sum(curvature * x**2), -curvature * x, 0.0
+
+    s = _preconditioner(JointModel, fn, np.array([0.3, -1.0, 2.0, 5.0]))
+    np.testing.assert_allclose(s, [1e-2, 1.0, 10.0, 1.0], rtol=1e-6)
+
