@@ -137,12 +137,8 @@ def parameter_points(n=32, seed=0):
 
 def clear_compiled():
     """Forget bayesdl4's in-memory compiled functions (on-disk caches stay warm)."""
-    try:
-        from bayesdl4.inference.compiled import clear_cache
-    except ImportError:  # before the compiled-function cache moved to its own module
-        from bayesdl4.inference import model
+    from bayesdl4.inference.compiled import clear_cache
 
-        clear_cache = model._COMPILED.clear
     clear_cache()
 
 
