@@ -1,13 +1,33 @@
-"""Graph builders: datasets + models -> PyTensor npred and per-bin likelihood graphs."""
+"""Graph builders: datasets + models -> PyTensor npred and per-bin likelihood graphs.
 
-from .evaluate import evaluate_npred, evaluate_stat_array
-from .joint import DatasetGraph, build_dataset_graphs, parameter_inputs, total_stat
+One builder per dataset type (`protocol`), registered by dataset class; importing this package
+registers the spectrum and map builders.
+"""
+
+from . import map_builder as _map_builder  # noqa: F401  (registers the map builders)
+from . import spectrum as _spectrum  # noqa: F401  (registers the spectrum builder)
+from .evaluate import evaluate_npred, evaluate_stat_array, graph_inputs
+from .params import ParameterTable
+from .protocol import (
+    DatasetGraphBuilder,
+    GroupGraph,
+    GroupPlan,
+    LatentSpec,
+    builder_for,
+    plan_groups,
+    register_builder,
+)
 
 __all__ = [
-    "DatasetGraph",
-    "build_dataset_graphs",
-    "parameter_inputs",
-    "total_stat",
+    "DatasetGraphBuilder",
+    "GroupGraph",
+    "GroupPlan",
+    "LatentSpec",
+    "ParameterTable",
+    "builder_for",
+    "plan_groups",
+    "register_builder",
     "evaluate_npred",
     "evaluate_stat_array",
+    "graph_inputs",
 ]

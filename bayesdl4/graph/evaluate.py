@@ -1,72 +1,85 @@
-"""Numpy conveniences (``dataset.npred()``, ``stat_array()``) through the same graphs, compiled once."""
+"""Numpy conveniences (``dataset.npred()``, ``stat_array()``) through the same builders and graphs.
 
-import functools
-import warnings
+The dataset is prepared with every reco bin kept, its arrays enter as inputs, and the compiled
+function comes from `bayesdl4.compiled` (keyed by the graph, so every dataset of one type and
+model structure shares it). A dataset whose likelihood has per-bin parameters (the explicit ON/OFF
+background) is evaluated with the background profiled, as WStat does.
+"""
 
 import numpy as np
-import pytensor
+import pytensor.tensor as pt
 
-from .joint import build_dataset_graphs, data_fingerprint, parameter_inputs
+from ..compiled import compile_function
+from .params import ParameterTable
+from .protocol import builder_for
 
-__all__ = ["evaluate_npred", "evaluate_stat_array"]
+__all__ = ["evaluate_npred", "evaluate_stat_array", "graph_inputs"]
 
 # Measured in benchmarks/bench_compile.py: for a one-dataset WStat graph Numba's first call takes
 # ~1 s with cold caches against ~15 s for the C backend, and calls are as fast.
 CONVENIENCE_MODE = "NUMBA"
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled(key, dataset_ref, params_ref, model_names):
-    dataset, parameters = dataset_ref(), params_ref()
-    pvals, inputs = parameter_inputs(parameters)
-    (graph,) = build_dataset_graphs([dataset], pvals, all_bins=True, model_names=model_names)
-    npred_background, _ = graph.npred_background()
-    outputs = [graph.npred_signal, npred_background, graph.stat]
-    with warnings.catch_warnings():
-        # BLAS matters for large products only; these are vector-matrix products of ~100 bins
-        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        return pytensor.function(inputs, outputs, mode=CONVENIENCE_MODE, on_unused_input="ignore")
+def graph_inputs(arrays):
+    """A fresh input variable for each array of a plan (``{name: variable}``)."""
+    return {name: pt.tensor(name=name, dtype=np.asarray(a).dtype, shape=(None,) * np.ndim(a))
+            for name, a in arrays.items()}
 
 
-class _Ref:
-    """Holds an object for the cache without making it part of the key."""
-
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __call__(self):
-        return self.obj
-
-    def __hash__(self):
-        return 0
-
-    def __eq__(self, other):
-        return isinstance(other, _Ref)
+def _as_input(array):
+    array = np.asarray(array)
+    dtype = np.float64 if array.dtype.kind in "fb" else np.int64
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 def _evaluate(dataset, model_names=None):
-    parameters = list(dataset.models.parameters) if dataset.models else []
-    key = (data_fingerprint(dataset), tuple(id(p) for p in parameters))
-    names = None if model_names is None else tuple(model_names)
-    fn = _compiled(key, _Ref(dataset), _Ref(parameters), names)
-    return fn(*[p.value for p in parameters])
+    models = [m for m in dataset.models or () if model_names is None or m.name in model_names
+              or getattr(m, "spectral_model", None) is None or m.tag[0] == "FoVBackgroundModel"]
+    table = ParameterTable(models)
+    saved = dataset.models
+    try:
+        dataset.models = models if models else None
+        builder = builder_for(dataset)
+        builder.check(dataset)
+        plan = builder.prepare([dataset], table, "g0", all_bins=True)
+    finally:
+        dataset.models = saved
+    arrays = {k: _as_input(v) for k, v in plan.arrays.items()}
+    inputs = graph_inputs(arrays)
+    theta = pt.dvector("theta")
+    graph = builder.build(plan, inputs, theta, latent={})
+    outputs = [graph.npred_signal, graph.npred_background, graph.stat_bins]
+    names = list(inputs)
+    fn = compile_function([theta, *(inputs[n] for n in names)], outputs, mode=CONVENIENCE_MODE)
+    signal, background, stat = fn(table.values(), *(arrays[n] for n in names))
+    return plan, np.asarray(signal), np.asarray(background), np.asarray(stat)
+
+
+def _full(plan, values, dataset):
+    """Per-bin values of the prepared bins on the dataset's full counts shape."""
+    shape = dataset.counts.data.shape
+    values = np.asarray(values)
+    if values.size == int(np.prod(shape)):
+        return values.reshape(shape)
+    out = np.zeros(int(np.prod(shape)))
+    out[plan.points.coord] = values
+    return out.reshape(shape)
 
 
 def evaluate_npred(dataset, kind="total", model_names=None):
-    """Predicted counts on every reco bin (numpy, shape (n_energy,)) at current parameter values.
+    """Predicted counts on every reco bin (numpy, the counts' shape) at current parameter values.
 
-    ``kind``: ``"signal"``, ``"background"`` or ``"total"``.
+    ``kind``: ``"signal"``, ``"background"`` or ``"total"``; ``model_names`` restricts the signal
+    to those sources.
     """
-    signal, background, _ = _evaluate(dataset, model_names)
-    if kind == "signal":
-        return np.asarray(signal)
-    if kind == "background":
-        return np.asarray(background)
-    if kind == "total":
-        return np.asarray(signal) + np.asarray(background)
-    raise ValueError(f"kind must be 'signal', 'background' or 'total', got {kind!r}")
+    if kind not in ("signal", "background", "total"):
+        raise ValueError(f"kind must be 'signal', 'background' or 'total', got {kind!r}")
+    plan, signal, background, _ = _evaluate(dataset, model_names)
+    signal, background = _full(plan, signal, dataset), _full(plan, background, dataset)
+    return {"signal": signal, "background": background, "total": signal + background}[kind]
 
 
 def evaluate_stat_array(dataset):
-    """Per-bin statistic on every reco bin (numpy), masked bins included."""
-    return np.asarray(_evaluate(dataset)[2])
+    """Per-bin statistic (gammapy's ``-2 ln L`` terms) on every reco bin, masked bins included."""
+    plan, _, _, stat = _evaluate(dataset)
+    return _full(plan, stat, dataset)

@@ -37,6 +37,7 @@ from astropy import units as u
 from ..errors import ModelError
 from ..models import FoVBackgroundModel, SkyModel
 from ..stats import cash
+from .flux import source_flux
 from .map_extended import (
     EXPOSURE_UNIT,
     ExtendedSourcePlan,
@@ -90,12 +91,8 @@ class MapGraphData:
     plane_counts: np.ndarray | None = None  # background-only sums per plane
     plane_background: np.ndarray | None = None
     plane_nlnb: np.ndarray | None = None
-
-    @property
-    def bins(self):
-        return np.flatnonzero(self.explicit)
-
-    pointwise = False
+    energy_scale: object = None  # 1 + z of an `EnergyScaleModel` (tensor), set when the graph is built
+    area_scale: object = None  # norm of an `EffectiveAreaScaleModel` (tensor)
 
 
 def _point_plan(dataset, model, all_planes=False):
@@ -255,7 +252,7 @@ def _tent(d):
 def _point_npred(plan, data, pvals):
     """Predicted counts of one point source on its cutout, (n_e, ny_c, nx_c)."""
     spatial, spectral = plan.model.spatial_model, plan.model.spectral_model
-    flux = spectral.integral_tensor(plan.edges_true[:-1], plan.edges_true[1:], pvals)
+    flux = source_flux(spectral, plan.edges_true, pvals, data.energy_scale, data.area_scale)
     ix = np.arange(plan.xs.start, plan.xs.stop, dtype=float)
     iy = np.arange(plan.ys.start, plan.ys.stop, dtype=float)
     if plan.kernel_rad is not None:  # placement "exact"

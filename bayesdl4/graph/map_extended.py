@@ -42,6 +42,7 @@ from ..errors import ModelError
 from ..models import SkyModel
 from ..models.spatial_base import _pixel_solid_angle
 from . import numba_fft  # noqa: F401  (registers cacheable numba FFT kernels)
+from .flux import source_flux
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ def _fft_convolve(images, plan):
 def extended_npred(plan, data, pvals):
     """Predicted counts of one extended source on its cutout, (n_planes, ny, nx) tensor."""
     spatial, spectral = plan.model.spatial_model, plan.model.spectral_model
-    flux = spectral.integral_tensor(plan.edges_true[:-1], plan.edges_true[1:], pvals)  # cm-2 s-1
+    flux = source_flux(spectral, plan.edges_true, pvals, data.energy_scale, data.area_scale)  # cm-2 s-1
     if spatial.tag[0] == "TemplateSpatialModel":
         # a template is a constant: its (frozen) position stays out of the graph
         fixed = (spatial.lon_0, spatial.lat_0)

@@ -38,7 +38,6 @@ class MapOnOffGraphData:
     constant: float  # WStat summed over masked bins with mu_sig = 0
 
     stat_type = "wstat"
-    pointwise = False  # no per-bin log-likelihood groups for maps yet (as MapGraphData)
 
     @property
     def name(self):

@@ -1,19 +1,22 @@
-"""Inference: the joint PyMC model, MAP fits, NUTS sampling, external-sampler log densities, results."""
+"""Inference on the one PyMC model of the datasets: MAP fits, NUTS sampling, external-sampler log
+densities, results."""
 
 from .fit import FitParameter, FitResult, fit
 from .logp import LogDensity, logp_function
-from .model import JointModel
+from .model import ModelInfo, build_model, model_info
 from .results import provenance, read, write
 from .sample import sample
 
 __all__ = [
+    "build_model",
+    "model_info",
+    "ModelInfo",
     "fit",
     "FitResult",
     "FitParameter",
     "sample",
     "logp_function",
     "LogDensity",
-    "JointModel",
     "write",
     "read",
     "provenance",

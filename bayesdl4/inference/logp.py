@@ -1,84 +1,115 @@
-"""The joint log density as a plain callable, for external samplers (UltraNest, emcee, dynesty)."""
+"""The model's log density as a plain callable, for external samplers (UltraNest, emcee, dynesty)."""
 
 import numpy as np
+from scipy.special import ndtri
 
 from ..errors import InferenceError
-from ..models.priors import GaussianPrior, LogUniformPrior, UniformPrior
-from .model import JointModel
-from .priors import is_proper
+from ..models.population import PopulationPrior
+from .density import model_functions
+from .model import as_model
 
 __all__ = ["logp_function", "LogDensity"]
 
 
 class LogDensity:
-    """``theta -> (log density, gradient)`` over the free parameters' physical values.
+    """``theta -> (log density, gradient)`` over the model's free variables in physical units.
 
     Attributes
     ----------
     names : list of str
-        Free-parameter names; ``theta`` follows this order.
+        One per entry of ``theta``: the free parameters (``"<model>.<parameter>"``), population
+        hyperparameters and members' standard-normal offsets (``"<population>.z[i]"``), and every
+        free variable a user added, by its constrained value.
     x0 : ndarray
         Current (starting) values.
     bounds : ndarray, shape (n, 2)
-        Support of each parameter (prior support or min/max).
+        Support of each entry (prior support intersected with min/max).
 
-    The log density is log-likelihood (``-0.5 * total_stat``, gammapy's convention) plus the log
-    prior (normalised densities in physical units). Outside the bounds it is ``-inf``.
+    The log density is the one model's density without Jacobian terms: log-likelihood
+    (``-0.5 * total_stat``, gammapy's convention) plus the log priors, normalised in physical
+    units. Outside the bounds, at non-finite parameters or where a term is not finite it is
+    ``-inf`` with a zero gradient.
     """
 
-    def __init__(self, joint, mode=None):
-        self._joint = joint
-        self._fn = joint.log_density_function(mode=mode)
-        self.names = list(joint.names)
-        self.scales = joint.scales.copy()
-        self.x0 = joint.values
-        self.bounds = joint.bounds()
+    def __init__(self, model, mode=None):
+        self._functions = functions = model_functions(model)
+        self._info = functions.info
+        self._fn = functions.physical_density(mode=mode)
+        self._layout = functions.physical_layout()
+        constrained = functions.constrained()(functions.x0)
+        self.names, x0, bounds, self._entries = [], [], [], []
+        log_scale = 0.0
+        for (name, sl, scale, _, rv, shape), value in zip(self._layout, constrained, strict=True):
+            value = np.ravel(np.asarray(value, dtype=float)) * scale
+            size = sl.stop - sl.start
+            prior = self._info.priors.get(name)
+            support = prior.support if prior is not None and hasattr(prior, "support") else (-np.inf, np.inf)
+            if name.endswith("__raw"):
+                support = (0.0, np.inf)
+            self.names += [name] if not shape else [f"{name}[{i}]" for i in range(size)]
+            x0.append(value)
+            bounds += [support] * size
+            self._entries.append((name, sl, prior, shape))
+            if scale != 1.0:
+                log_scale += size * np.log(scale)
+        self.x0 = np.concatenate(x0) if x0 else np.zeros(0)
+        self.bounds = np.array(bounds, dtype=float).reshape(-1, 2)
+        self._log_scale = log_scale
 
-    def __call__(self, theta):
+    def _check(self, theta):
         theta = np.asarray(theta, dtype=float)
-        lo, hi = self.bounds.T
         if theta.shape != self.x0.shape:
             raise InferenceError(f"expected {self.x0.size} values ({self.names}), got shape {theta.shape}")
-        if np.any(theta < lo) or np.any(theta > hi):
+        lo, hi = self.bounds.T
+        return theta, bool(np.all(np.isfinite(theta)) and np.all(theta >= lo) and np.all(theta <= hi))
+
+    def __call__(self, theta):
+        theta, ok = self._check(theta)
+        if not ok:
             return -np.inf, np.zeros_like(theta)
-        logp, grad, _ = self._fn(theta / self.scales)
-        # the graph works on theta / scale: chain rule back to physical values
-        return float(logp), np.asarray(grad) / self.scales
+        logp, grad, _ = self._fn(theta)
+        logp, grad = float(logp), np.asarray(grad, dtype=float)
+        if not (np.isfinite(logp) and np.all(np.isfinite(grad))):
+            return -np.inf, np.zeros_like(theta)
+        return logp - self._log_scale, grad
 
     def log_density(self, theta):
         """Log density only (for samplers that want no gradient)."""
         return self(theta)[0]
 
     def log_likelihood(self, theta):
-        """-0.5 x total statistic, no prior (for UltraNest / dynesty with ``prior_transform``)."""
-        theta = np.asarray(theta, dtype=float)
-        _, _, total_stat = self._fn(theta / self.scales)
-        return -0.5 * float(total_stat)
+        """``-0.5 * total_stat``, no prior (for UltraNest / dynesty with ``prior_transform``)."""
+        theta, ok = self._check(theta)
+        if not ok:
+            return -np.inf
+        value = -0.5 * float(self._fn(theta)[2])
+        return value if np.isfinite(value) else -np.inf
 
     def prior_transform(self, cube):
-        """Map the unit cube to the priors (nested sampling); needs proper uniform/log-uniform/Gaussian priors."""
-        from scipy.special import ndtri
+        """Map the unit cube onto the priors (nested sampling); needs proper priors.
 
+        Hierarchies are mapped in order: hyperparameters first, then the members given them.
+        """
         cube = np.asarray(cube, dtype=float)
         out = np.empty_like(cube)
-        for i, free in enumerate(self._joint.free):
-            prior = free.parameter.prior
-            if prior is None and is_proper(free):
-                prior = UniformPrior(*free.bounds())
-            if isinstance(prior, UniformPrior):
-                out[..., i] = prior.min + cube[..., i] * (prior.max - prior.min)
-            elif isinstance(prior, LogUniformPrior):
-                out[..., i] = prior.min * (prior.max / prior.min) ** cube[..., i]
-            elif isinstance(prior, GaussianPrior):
-                out[..., i] = prior.mu + prior.sigma * ndtri(cube[..., i])
+        for name, sl, prior, shape in self._entries:
+            q = cube[..., sl]
+            if prior is not None and getattr(prior, "proper", False) and not isinstance(prior, PopulationPrior) \
+                    and hasattr(prior, "ppf"):
+                out[..., sl] = prior.ppf(q)
+            elif name.endswith(".z"):
+                out[..., sl] = ndtri(q)
             else:
-                raise InferenceError(
-                    f"parameter {free.name!r}: prior_transform needs a proper UniformPrior, LogUniformPrior or "
-                    "GaussianPrior (or finite min/max)"
-                )
+                reason = "an improper (flat) prior" if prior is not None else "a prior bayesdl4 cannot invert"
+                raise InferenceError(f"variable {name!r} has {reason}: nested sampling needs proper priors with "
+                                     "an inverse CDF; give it a UniformPrior, LogUniformPrior, GaussianPrior, ...")
         return out
 
 
 def logp_function(datasets, mode=None):
-    """Compile the joint log density and its gradient (see `LogDensity`)."""
-    return LogDensity(JointModel(datasets), mode=mode)
+    """Compile the model's log density and its gradient (see `LogDensity`).
+
+    ``datasets``: datasets with models, or a `pymc.Model` from `build_model`.
+    """
+    model, _ = as_model(datasets)
+    return LogDensity(model, mode=mode)

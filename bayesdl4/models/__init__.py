@@ -4,7 +4,19 @@ containers."""
 from .background import FoVBackgroundModel
 from .core import ModelBase
 from .parameter import Parameter, Parameters
-from .priors import GaussianPrior, LogUniformPrior, Prior, UniformPrior
+from .nuisance import EffectiveAreaScaleModel, EnergyScaleModel, NuisanceModel
+from .population import PopulationPrior, per_dataset
+from .priors import (
+    FlatPrior,
+    GaussianPrior,
+    GeneralizedGaussianPrior,
+    HalfNormalPrior,
+    LogNormalPrior,
+    LogUniformPrior,
+    Prior,
+    TruncatedNormalPrior,
+    UniformPrior,
+)
 from .sky import Models, SkyModel
 from .spatial import (
     SPATIAL_MODEL_REGISTRY,
@@ -31,6 +43,16 @@ __all__ = [
     "UniformPrior",
     "LogUniformPrior",
     "GaussianPrior",
+    "GeneralizedGaussianPrior",
+    "HalfNormalPrior",
+    "LogNormalPrior",
+    "TruncatedNormalPrior",
+    "FlatPrior",
+    "PopulationPrior",
+    "per_dataset",
+    "NuisanceModel",
+    "EnergyScaleModel",
+    "EffectiveAreaScaleModel",
     "SkyModel",
     "Models",
     *_spectral_all,

@@ -7,7 +7,7 @@ from scipy import stats
 
 from bayesdl4.errors import InferenceError, ModelError
 from bayesdl4.inference import logp_function
-from bayesdl4.inference.model import JointModel
+from bayesdl4.inference import build_model
 from bayesdl4.models import GaussianPrior, LogUniformPrior, UniformPrior
 from tests.helpers import simulated_onoff
 
@@ -71,9 +71,8 @@ def test_pymc_distribution_as_prior():
     expected = logp.log_likelihood(theta) + stats.norm(2.5, 0.3).logpdf(2.2) - np.log(1e-9 - 1e-13)
     np.testing.assert_allclose(logp(theta)[0], expected, rtol=1e-10)
     # the PyMC model takes the same distribution as the variable's prior
-    with JointModel(datasets).pymc_model() as pymc_model:
-        assert "src.index" in pymc_model.named_vars
-    with pytest.raises(InferenceError, match="prior_transform"):
+    assert "src.index" in build_model(datasets).named_vars
+    with pytest.raises(InferenceError, match="src.index.*nested sampling needs proper priors"):
         logp.prior_transform(np.array([0.5, 0.5]))
 
 
@@ -82,15 +81,34 @@ def test_starting_value_outside_prior_support_is_a_clear_error():
     model = datasets.models["src"].spectral_model
     model.index.prior = UniformPrior(3, 4)
     with pytest.raises(ModelError, match="src.index.*outside its prior support"):
-        JointModel(datasets).pymc_model()
+        build_model(datasets)
 
 
-def test_compiled_density_is_reused_until_the_graph_changes(datasets):
-    first = JointModel(datasets).log_density_function().core
-    assert JointModel(datasets).log_density_function().core is first
-    model = datasets.models["src"].spectral_model
-    model.reference.value = 2.0  # a frozen parameter is a constant of the graph
-    try:
-        assert JointModel(datasets).log_density_function().core is not first
-    finally:
-        model.reference.value = 1.0
+def test_non_finite_parameters_give_minus_infinity_and_a_zero_gradient(datasets):
+    """Issue 12, item 2: NaN, inf and overflowing parameters never reward the density."""
+    logp = logp_function(datasets)
+    for theta in ([2.5, np.nan], [2.5, np.inf], [np.nan, 3e-11], [2.5, 1e300]):
+        value, grad = logp(np.array(theta))
+        assert value == -np.inf
+        np.testing.assert_array_equal(grad, 0.0)
+        assert logp.log_likelihood(np.array(theta)) == -np.inf
+    with pytest.raises(InferenceError, match="expected 2 values"):
+        logp.log_likelihood(np.array([2.5]))
+
+
+def test_compiled_density_is_shared_by_models_of_one_structure(datasets):
+    """Data enter the compiled function as inputs: a second model of the same structure (new
+    datasets, new model objects) reuses it, other data give other values."""
+    from bayesdl4.compiled import stats
+
+    first = logp_function(datasets)
+    other = simulated_onoff(n=2, seed=77)
+    before = stats()["compiled"]
+    second = logp_function(other)
+    assert stats()["compiled"] == before
+    assert second._fn.function is first._fn.function
+    theta = np.array([2.4, 2.5e-11])
+    model = other.models["src"].spectral_model
+    model.index.value, model.amplitude.value = theta
+    np.testing.assert_allclose(second.log_likelihood(theta), -0.5 * other.stat_sum(), rtol=1e-12)
+    assert second.log_likelihood(theta) != first.log_likelihood(theta)

@@ -3,10 +3,10 @@
 Building, rewriting and linking a map likelihood takes seconds (the HAWC 5-dataset joint model:
 ~11 s, nearly all of it PyTensor's rewrites); Numba's own cache only skips the last step. A
 rewritten, linked `pytensor.compile.Function` pickles, and loading it costs ~2 s for that model.
-Entries are keyed by `bayesdl4.inference.compiled.content_key` (data arrays, geometries, model
-structure) plus the versions of Python, numpy, PyTensor, Numba and bayesdl4's own source, so any
-change to data, models or code misses. Keys that name objects by identity (a callable, an object
-whose content is unknown) are never written.
+Entries are keyed by `bayesdl4.compiled.keys.graph_key` (the graph itself: its ops, constants and
+input types; data arrays are inputs, so they are not in the key) plus the versions of Python,
+numpy, PyTensor, Numba and bayesdl4's own source, so any change to the graph or the code misses.
+Keys of graphs holding objects known only by identity are never written.
 
 The folder is ``$BAYESDL4_CACHE_DIR`` or ``~/.cache/bayesdl4/compiled``; ``BAYESDL4_CACHE_DIR=off``
 turns the disk cache off. Writes are atomic (temporary file + rename); a file that cannot be read
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 MAX_FILES = 64
 MAX_BYTES = 4 * 1024**3
 SUFFIX = ".pkl"
-#: fingerprint tags of parts identified by ``id()``: such keys mean nothing in another process
-_UNSTABLE_TAGS = {"callable", "object"}
 
 
 def cache_dir():
@@ -59,18 +57,8 @@ def _environment():
     return (sys.version, versions, source.hexdigest())
 
 
-def _is_stable(key):
-    if isinstance(key, tuple):
-        if key and isinstance(key[0], str) and key[0] in _UNSTABLE_TAGS:
-            return False
-        return all(_is_stable(part) for part in key)
-    return key is None or isinstance(key, bool | int | float | str | bytes)
-
-
 def stable_digest(key):
-    """Hex digest of ``key`` valid across processes, or None where ``key`` holds an identity."""
-    if not _is_stable(key):
-        return None
+    """Hex digest of ``key`` (a string) and the environment, valid across processes."""
     return hashlib.blake2b(repr((_environment(), key)).encode(), digest_size=20).hexdigest()
 
 

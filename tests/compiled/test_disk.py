@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from astropy import units as u
 
-from bayesdl4.inference import disk_cache, fit
-from bayesdl4.inference.compiled import clear_cache
-from bayesdl4.inference.model import JointModel
+from bayesdl4.compiled import clear_cache, disk
+from bayesdl4.inference import fit
 from bayesdl4.models import Models, PowerLawSpectralModel, SkyModel
 from tests.helpers import simulated_onoff
+
+disk_cache = disk
 
 
 def _models(index=2.0):
@@ -32,70 +33,60 @@ def folder(tmp_path, monkeypatch):
     clear_cache()
 
 
-def _digest_in_subprocess(seed):
-    code = textwrap.dedent("""
-        from bayesdl4.inference import disk_cache
-        from bayesdl4.inference.model import JointModel
+def _fit_in_subprocess(folder, seed, hash_seed):
+    """Counts of compiled / loaded functions of a fit in a new process (other data, other hash seed)."""
+    code = textwrap.dedent(f"""
+        import json
+        from bayesdl4.compiled import stats
+        from bayesdl4.inference import fit
         from tests.helpers import simulated_onoff
-        from tests.inference.test_disk_cache import _models
-        datasets = simulated_onoff(n=2, seed=11)
+        from tests.compiled.test_disk import _models
+        datasets = simulated_onoff(n=2, seed={seed})
         datasets.models = _models()
-        print(disk_cache.stable_digest(("logp", "NUMBA", JointModel(datasets).structure_key(scales=False))))
+        result = fit(datasets)
+        print(json.dumps([stats(), result.total_stat]))
     """)
-    env = dict(os.environ, PYTHONHASHSEED=str(seed))
+    env = dict(os.environ, PYTHONHASHSEED=str(hash_seed), BAYESDL4_CACHE_DIR=str(folder))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    return out.stdout.strip().splitlines()[-1]
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_the_key_is_the_same_in_every_process():
-    digests = {_digest_in_subprocess(seed) for seed in (1, 2)}
-    datasets = simulated_onoff(n=2, seed=11)
-    datasets.models = _models()
-    digests.add(disk_cache.stable_digest(("logp", "NUMBA", JointModel(datasets).structure_key(scales=False))))
-    assert len(digests) == 1
-    (digest,) = digests
-    assert len(digest) == 40
-
-
-def test_keys_with_identities_are_not_stable():
-    assert disk_cache.stable_digest(("a", ("callable", 1234))) is None
-    assert disk_cache.stable_digest(("a", ("object", "m", "T", "", 99))) is None
-    assert disk_cache.stable_digest(("a", ("array", "<f8", (2,), "ff"))) is not None
-
-
-def test_a_fit_in_a_new_session_loads_the_same_function(folder):
-    datasets = simulated_onoff(n=2, seed=3)
-    datasets.models = _models()
-    first = fit(datasets)
-    (entry,) = folder.glob("*.pkl")
-    assert not list(folder.glob(".tmp-*"))
-    clear_cache()  # as a new process: only the disk entry is left
-    datasets.models = _models(index=2.6)  # fresh models, other starting values
-    second = fit(datasets)
-    assert list(folder.glob("*.pkl")) == [entry]
-    np.testing.assert_allclose(second.total_stat, first.total_stat, rtol=0, atol=1e-6)
-    for name in first.names:
-        np.testing.assert_allclose(second[name].value, first[name].value, rtol=1e-5)
-    # the loaded function is the one written: same outputs at the same point
-    loaded = disk_cache.load(entry.stem)
-    joint = JointModel(datasets)
-    x = joint.values / joint.scales
-    for a, b in zip(loaded(x, joint.scales), joint.log_density_function()(x), strict=True):
-        np.testing.assert_array_equal(a, b)
+def test_a_new_process_with_other_data_loads_every_function_from_disk(folder):
+    """Keys come from the graph (data are inputs), the same in every process: a second process
+    with other simulated data and another hash seed compiles nothing."""
+    first, stat1 = _fit_in_subprocess(folder, seed=3, hash_seed=1)
+    assert first["compiled"] >= 2
+    entries = sorted(folder.glob("*.pkl"))
+    assert len(entries) == first["compiled"] and not list(folder.glob(".tmp-*"))
+    second, stat2 = _fit_in_subprocess(folder, seed=4, hash_seed=2)
+    assert second["compiled"] == 0
+    assert second["disk_hits"] == first["compiled"]
+    assert sorted(folder.glob("*.pkl")) == entries
+    assert stat1 != stat2  # other data, other statistic
 
 
 def test_an_unreadable_entry_is_dropped_and_compiled_again(folder):
+    from bayesdl4.compiled import stats
+    from bayesdl4.inference import density
+
     datasets = simulated_onoff(n=2, seed=4)
     datasets.models = _models()
+    before = stats()["compiled"]
     reference = fit(datasets).total_stat
-    (entry,) = folder.glob("*.pkl")
-    entry.write_bytes(entry.read_bytes()[:100])  # truncated, as by a crash of another writer
+    n_fit = stats()["compiled"] - before  # the functions a fit needs
+    for entry in folder.glob("*.pkl"):
+        entry.write_bytes(entry.read_bytes()[:100])  # truncated, as by a crash of another writer
     clear_cache()
+    density._BY_STRUCTURE.clear()
     datasets.models = _models()
+    before = stats()
     assert fit(datasets).total_stat == pytest.approx(reference, abs=1e-6)
-    (rewritten,) = folder.glob("*.pkl")
-    assert rewritten.stat().st_size > 1000
+    assert stats()["compiled"] - before["compiled"] == n_fit and stats()["disk_hits"] == before["disk_hits"]
+    readable = [entry for entry in folder.glob("*.pkl") if disk_cache.load(entry.stem) is not None]
+    assert len(readable) == n_fit
     assert disk_cache.load("0" * 40) is None  # absent
 
 
