@@ -1,7 +1,7 @@
 """Compile and call times of the joint-crab log density per PyTensor backend (why NUMBA / CVM where).
 
 For each mode, a subprocess with empty PyTensor and Numba caches compiles the joint log density +
-gradient of the ten joint-crab spectra (``JointModel.log_density_function``, what ``fit`` and
+gradient of the ten joint-crab spectra (``ModelFunctions.density``, what ``fit`` and
 ``logp_function`` use): that is the cold compile. A second subprocess on the now-filled caches
 gives the warm compile of a new session; inside it a second compile on fresh model objects (the
 in-memory cache misses) gives the warm in-process compile, split into graph building, rewriting
@@ -29,7 +29,8 @@ t0 = time.perf_counter()
 import numpy as np
 import pytensor
 import common
-from bayesdl4.inference.model import JointModel
+from bayesdl4.inference import build_model
+from bayesdl4.inference.density import model_functions
 
 MODE, QUICK = {mode!r}, {quick!r}
 datasets = common.read_ours(common.joint_crab_paths())
@@ -41,38 +42,33 @@ JOINT_WORKER = (
     PRELUDE
     + """
 t1 = time.perf_counter()
-joint = JointModel(datasets)
-fn = joint.log_density_function(mode=MODE)
+functions = model_functions(build_model(datasets))
+fn = functions.density(jacobian=False, mode=MODE)
+fn(functions.x0)
 out["compile_s"] = time.perf_counter() - t1
-out["nodes"] = len(fn.maker.fgraph.apply_nodes)
-xs = [p / joint.scales for p in common.parameter_points()]
+out["nodes"] = len(fn.function.maker.fgraph.apply_nodes)
+to_x = functions._x_of_theta()
+xs = [to_x(p) for p in common.parameter_points()]
 timing = common.time_per_call(fn, xs, repeat=2 if QUICK else 5, min_time=0.2 if QUICK else 1.0)
 out["call_s"], out["call_best_s"] = timing.median, timing.best
 
-# second compile in this process on fresh model objects (new ids: the in-memory cache misses)
+# second compile in this process on fresh model objects: the compiled function is found by the
+# model's structure (no graph is built); then without any cache (the graph built, rewritten, linked)
 datasets.models = common.models_ours()
-joint = JointModel(datasets)
 t1 = time.perf_counter()
-try:
-    import pytensor.tensor as pt
-    try:
-        from pytensor.compile.debug.profiling import ProfileStats
-    except ImportError:
-        from pytensor.compile.profiling import ProfileStats
-
-    x = pt.dvector("x")
-    logp, total_stat = joint._log_density(x)
-    outputs = [logp, pytensor.grad(logp, x), total_stat]
-    out["warm_graph_s"] = time.perf_counter() - t1
-    profile = ProfileStats(message="bench_compile")
-    pytensor.function([x], outputs, mode=MODE, trust_input=True, profile=profile)
-    out["warm_rewrite_s"], out["warm_link_s"] = profile.rewriting_time, profile.linker_time
-except Exception as error:  # private API moved: keep the total only
-    out["breakdown_error"] = repr(error)
-    datasets.models = common.models_ours()
-    joint = JointModel(datasets)
-    t1 = time.perf_counter()
-    joint.log_density_function(mode=MODE)
+functions = model_functions(build_model(datasets))
+functions.density(jacobian=False, mode=MODE)(functions.x0)
+out["warm_structure_s"] = time.perf_counter() - t1
+from bayesdl4.compiled import clear_cache
+from bayesdl4.inference import density
+import os
+clear_cache()
+density._BY_STRUCTURE.clear()
+os.environ["BAYESDL4_CACHE_DIR"] = "off"
+datasets.models = common.models_ours()
+t1 = time.perf_counter()
+functions = model_functions(build_model(datasets))
+functions.density(jacobian=False, mode=MODE)(functions.x0)
 out["warm_in_process_s"] = time.perf_counter() - t1
 print(json.dumps(out))
 """
@@ -161,7 +157,7 @@ def main(argv=None):
         joint, conv = results[mode]["joint"], results[mode]["convenience"]
         print(
             f"    joint: cold compile {joint['cold']['compile_s']:.2f} s, warm (new process) "
-            f"{joint['warm']['compile_s']:.2f} s, warm (same process) {joint['warm']['warm_in_process_s']:.2f} s, "
+            f"{joint['warm']['compile_s']:.2f} s, no cache (same process) {joint['warm']['warm_in_process_s']:.2f} s, "
             f"call {format_seconds(joint['warm']['call_s'])}, {joint['warm']['nodes']} nodes; convenience: "
             f"cold {conv['cold']['compile_s']:.2f} s, warm {conv['warm']['compile_s']:.2f} s, "
             f"call {format_seconds(conv['warm']['call_s'])}",
@@ -169,17 +165,12 @@ def main(argv=None):
         )
 
     print(
-        "\nJoint log density + gradient of the 10 joint-crab spectra (JointModel.log_density_function):"
+        "\nJoint log density + gradient of the 10 joint-crab spectra (ModelFunctions.density):"
     )
     rows = []
     for mode, r in results.items():
         cold, warm = r["joint"]["cold"], r["joint"]["warm"]
-        split = "-"
-        if "warm_rewrite_s" in warm:
-            split = (
-                f"graph {warm['warm_graph_s']:.2f} s + rewrite {warm['warm_rewrite_s']:.2f} s + "
-                f"link {warm['warm_link_s']:.2f} s"
-            )
+        split = f"by structure {warm['warm_structure_s']:.3f} s"
         rows.append(
             [
                 mode,
@@ -199,8 +190,8 @@ def main(argv=None):
             "linker",
             "cold compile",
             "warm, new process",
-            "warm, same process",
-            "warm same-process split",
+            "no bayesdl4 cache, same process",
+            "fresh models, same structure",
             "per call",
             "nodes",
         ],

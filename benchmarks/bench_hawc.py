@@ -137,9 +137,11 @@ def parameter_points(n=32, seed=0):
 
 def clear_compiled():
     """Forget bayesdl4's in-memory compiled functions (on-disk caches stay warm)."""
-    from bayesdl4.inference.compiled import clear_cache
+    from bayesdl4.compiled import clear_cache
+    from bayesdl4.inference import density
 
     clear_cache()
+    density._BY_STRUCTURE.clear()
 
 
 # ------------------------------------------------------------------------------ statistic check

@@ -138,6 +138,12 @@ class DatasetGraphBuilder(abc.ABC):
     def build(self, plan, inputs, theta, latent):
         """`GroupGraph` of a plan; ``inputs`` maps ``plan.arrays`` names to tensors."""
 
+    def draw_predictive(self, plan, means, rng):
+        """Posterior-predictive draws per point, ``{key: draws}`` from the means of `build`'s
+        ``predictive`` (arrays (..., n_points)). Default: Poisson counts for the keys of
+        ``plan.points.observed``."""
+        return {key: rng.poisson(np.clip(means[key], 0.0, None)) for key in plan.points.observed}
+
     def static_key(self, plan):
         """Hashable description of everything `build` puts into the graph besides ``plan.arrays``
         (which enter as inputs), or None when there is no cheap one. Two plans with equal keys and

@@ -155,6 +155,7 @@ def posterior_groups(functions, xs, random_seed=None, posterior_predictive=True,
         terms = stores[k]
         means = dict(zip(sorted(graph.predictive), stores[k + 1 : k + 1 + len(graph.predictive)], strict=True))
         k += 1 + len(graph.predictive)
+        draws = plan.builder.draw_predictive(plan, means, rng) if posterior_predictive else {}
         for j, dataset in enumerate(plan.dataset_names):
             dim = f"{dataset}_{points.dim_suffix}"
             mine = points.dataset == j
@@ -163,9 +164,9 @@ def posterior_groups(functions, xs, random_seed=None, posterior_predictive=True,
             for key, values in points.observed.items():
                 name = dataset if key == "counts" else f"{dataset}.{key}"
                 observed[name] = xr.DataArray(values[mine], dims=(dim,), coords=coord)
-                if posterior_predictive:
-                    mean = np.clip(means[key][..., mine], 0.0, None)
-                    predictive[name] = xr.DataArray(rng.poisson(mean), dims=("chain", "draw", dim), coords=coord)
+            for key, values in draws.items():
+                name = dataset if key == "counts" else f"{dataset}.{key}"
+                predictive[name] = xr.DataArray(values[..., mine], dims=("chain", "draw", dim), coords=coord)
     tree = xr.DataTree()
     tree["posterior"] = xr.DataTree(xr.Dataset(posterior).assign_coords(coords))
     tree["log_likelihood"] = xr.DataTree(xr.Dataset(loglike).assign_coords(coords))

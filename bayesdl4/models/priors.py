@@ -65,7 +65,10 @@ class Prior:
             if not math.isfinite(value) and name not in self._may_be_infinite:
                 raise ModelError(f"{type(self).__name__}: {name} must be finite, got {value}")
             setattr(self, name, value)
-        self.weight = float(weight)
+        try:
+            self.weight = float(weight)
+        except (TypeError, ValueError):
+            self.weight = math.nan
         if not (self.weight > 0 and math.isfinite(self.weight)):
             raise ModelError(f"{type(self).__name__}: weight must be a positive number, got {weight!r}")
         self._validate()
@@ -114,29 +117,50 @@ class Prior:
             return _bound_transform(upper, "upper")
         return None
 
+    def _default_initval(self):
+        """A starting value strictly inside the support: the median, or for improper priors the
+        middle of the bounds (or a unit inside the one finite bound, or 0)."""
+        lower, upper = self.support
+        if self.proper:
+            return float(self.ppf(0.5))
+        if np.isfinite(lower) and np.isfinite(upper):
+            return 0.5 * (lower + upper)
+        if np.isfinite(lower):
+            return lower + max(1.0, abs(lower))
+        if np.isfinite(upper):
+            return upper - max(1.0, abs(upper))
+        return 0.0
+
     def variable(self, name, scale=1.0, initval=None):
         """PyMC random variable ``name__scaled`` = value / ``scale`` in the current model, with this
-        density (times ``weight``) and a transform onto the real line; returns the physical value
-        as the deterministic ``name``."""
+        density and a transform onto the real line; returns the physical value as the
+        deterministic ``name``.
+
+        Its log density is ``weight * logpdf(value) + log(scale)``: the weighted prior of the
+        physical value, and the Jacobian of the scaling (a constant), so that subtracting
+        ``log(scale)`` gives the physical density exactly. ``initval`` (physical units)
+        defaults to the median (`_default_initval`).
+        """
         import pymc as pm
 
         scale = float(scale)
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ModelError(f"variable {name!r}: the sampling scale must be a positive number, got {scale!r}; "
+                             "set the parameter's scale")
         lower, upper = self.support
         log_scale = math.log(scale)
         weight = self.weight
 
         def logp(value):
-            density = self.logpdf_tensor(value * scale) + log_scale
-            return density if weight == 1.0 else weight * density
+            density = self.logpdf_tensor(value * scale)
+            return (density if weight == 1.0 else weight * density) + log_scale
 
         random = None
         if self.proper:
             def random(rng=None, size=None):
                 return np.asarray(self.ppf(rng.uniform(size=size)) / scale, dtype=float)
 
-        kwargs = {}
-        if initval is not None:
-            kwargs["initval"] = float(initval) / scale
+        kwargs = {"initval": float(self._default_initval() if initval is None else initval) / scale}
         transform = self._transform(lower / scale, upper / scale)
         kwargs["transform" if transform is not None else "default_transform"] = transform
         raw = pm.CustomDist(f"{name}__scaled", logp=logp, random=random, shape=(), **kwargs)
@@ -189,7 +213,7 @@ class UniformPrior(Prior):
         return (self.min, self.max)
 
     def logpdf_tensor(self, value):
-        return pt.zeros_like(value) - math.log(self.max - self.min)
+        return 0.0 * value - math.log(self.max - self.min)  # 0 * value: a zero gradient, not a disconnected one
 
     def _scipy(self):
         return stats.uniform(self.min, self.max - self.min)
@@ -376,7 +400,7 @@ class FlatPrior(Prior):
         return (self.min, self.max)
 
     def logpdf_tensor(self, value):
-        return pt.zeros_like(value)
+        return 0.0 * value
 
     def logpdf(self, value):
         value = np.asarray(value, dtype=float)
@@ -474,6 +498,8 @@ def restrict(prior, lower, upper, name="parameter"):
         raise ModelError(
             f"{name}: its prior {prior!r} (support [{lo:.6g}, {hi:.6g}]) and its bounds "
             f"[{lower:.6g}, {upper:.6g}] do not overlap; change the prior or the parameter's min / max")
+    if isinstance(prior, FlatPrior):  # the absence of a prior: the bounds alone decide
+        return restrict(None, new_lo, new_hi)
     if (new_lo, new_hi) == (lo, hi):
         return prior
     return Restricted(prior, new_lo, new_hi)
@@ -488,38 +514,87 @@ _DIMENSIONAL = {"min", "max", "mu", "sigma"}
 def prior_from_dict(data, unit=None, where="prior"):
     """Prior from gammapy's YAML form ``{type, parameters: [{name, value, unit}], weight}``.
 
-    ``unit`` is the parameter's unit: prior parameters given in another unit are converted
-    (LogNormalPrior's ``mu`` and ``sigma`` are in log space and never converted).
-    """
-    from astropy import units as u
+    Parameters
+    ----------
+    data : dict
+        A parameter's ``prior:`` entry (a `PopulationPrior` entry too).
+    unit : str or `~astropy.units.Unit`, optional
+        The parameter's unit. Prior parameters given in another unit are converted to it; an
+        empty unit means the parameter's own (what gammapy writes). `LogNormalPrior` lives in
+        log space: its ``mu`` given in unit ``U`` becomes ``mu + ln(U / unit)``.
+    where : str
+        Names the file, model and parameter in error messages.
 
-    if isinstance(data, dict) and data.get("type") == "PopulationPrior":
+    Raises
+    ------
+    ModelError
+        An unknown type, entries that are not numbers, parameters the prior does not take or
+        values it refuses (``sigma <= 0``, ``min >= max``, ...), units that do not convert.
+    """
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: a prior must be a mapping such as {{type: GaussianPrior, parameters: "
+                         f"[{{name: mu, value: 0}}, {{name: sigma, value: 1}}]}}, got {data!r}")
+    if set(data) == {"prior"} and isinstance(data["prior"], dict):  # gammapy's Prior.to_dict() form
+        data = data["prior"]
+    kind = data.get("type")
+    if kind == "PopulationPrior":
         from .population import PopulationPrior
 
-        return PopulationPrior.from_dict(data)
-    if not isinstance(data, dict):
-        raise ModelError(f"{where}: expected a mapping with 'type' and 'parameters', got {data!r}")
-    kind = data.get("type")
+        return PopulationPrior.from_dict(data, unit=unit, where=where)
     if kind not in PRIOR_REGISTRY:
         raise ModelError(f"{where}: unknown prior type {kind!r}; known: {sorted(PRIOR_REGISTRY) + ['PopulationPrior']}")
+    entries = data.get("parameters") or []
+    if not isinstance(entries, list):
+        raise ModelError(f"{where}: {kind} 'parameters' must be a list of {{name, value, unit}} entries, "
+                         f"got {entries!r}")
     values = {}
-    for entry in data.get("parameters") or []:
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise ModelError(f"{where}: prior parameter entries need a 'name' and a 'value', got {entry!r}")
-        value = entry.get("value")
-        value = float(value) if isinstance(value, str) else value
-        entry_unit = entry.get("unit")
-        if (entry_unit and unit is not None and entry["name"] in _DIMENSIONAL and kind != "LogNormalPrior"
-                and value is not None):
-            try:
-                value = u.Quantity(value, entry_unit).to_value(unit)
-            except (u.UnitsError, ValueError) as exc:
-                raise ModelError(f"{where}: {kind}.{entry['name']} in {entry_unit!r} cannot be expressed in "
-                                 f"the parameter's unit {unit}") from exc
-        values[entry["name"]] = value
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or "value" not in entry:
+            raise ModelError(f"{where}: {kind} parameter entries need a 'name' and a 'value', got {entry!r}")
+        if entry["name"] in values:
+            raise ModelError(f"{where}: {kind} parameter {entry['name']!r} is listed twice; keep one entry")
+        values[entry["name"]] = _prior_value(kind, entry, unit, f"{where}: {kind}.{entry['name']}")
     if "weight" in data:
         values["weight"] = data["weight"]
+    cls = PRIOR_REGISTRY[kind]
     try:
-        return PRIOR_REGISTRY[kind](**values)
+        return cls(**values)
     except TypeError as exc:
-        raise ModelError(f"{where}: {kind} parameters {sorted(values)} do not fit ({exc})") from exc
+        raise ModelError(f"{where}: {kind} takes the parameters {list(cls._names)} (and a weight), "
+                         f"got {sorted(values)}") from exc
+    except ModelError as exc:
+        raise ModelError(f"{where}: {exc}") from exc
+
+
+def _prior_value(kind, entry, unit, where):
+    """One prior parameter's value in the parameter's ``unit`` (see `prior_from_dict`)."""
+    from astropy import units as u
+
+    name, value = entry["name"], entry["value"]
+    if isinstance(value, bool):
+        raise ModelError(f"{where} must be a number, got {value!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ModelError(f"{where} must be a number, got {value!r}") from None
+    entry_unit = entry.get("unit") or ""
+    if not entry_unit:
+        return value
+    try:
+        entry_unit = u.Unit(entry_unit)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{where}: {entry_unit!r} is not a unit") from exc
+    lognormal_mu = kind == "LogNormalPrior" and name == "mu"
+    if name in _DIMENSIONAL and (kind != "LogNormalPrior" or lognormal_mu):
+        if unit is None:  # nothing to convert to: the value is taken in its own unit
+            return value
+        try:
+            factor = entry_unit.to(unit)
+        except u.UnitsError as exc:
+            raise ModelError(f"{where} in {entry_unit} cannot be expressed in the parameter's unit "
+                             f"{u.Unit(unit)}") from exc
+        return value + math.log(factor) if lognormal_mu else value * factor
+    try:  # shape parameters and LogNormalPrior's sigma are pure numbers
+        return value * entry_unit.to(u.dimensionless_unscaled)
+    except u.UnitsError as exc:
+        raise ModelError(f"{where} is a pure number; its unit {entry_unit} is not dimensionless") from exc

@@ -5,8 +5,7 @@ import pytest
 from astropy import units as u
 
 from bayesdl4.datasets import Datasets, SpectrumDatasetOnOff
-from bayesdl4.graph import build_dataset_graphs
-from bayesdl4.graph.spectrum import FluxCache, prepare_spectrum
+from bayesdl4.graph import ParameterTable, graph_inputs, plan_groups
 from bayesdl4.maps import RegionNDMap
 from bayesdl4.models import LogParabolaSpectralModel, Models, PowerLawSpectralModel, SkyModel
 from bayesdl4.stats import cash, wstat
@@ -53,21 +52,57 @@ def test_stat_sum_uses_masked_bins_and_wstat():
     np.testing.assert_allclose(dataset.stat_sum(), per_bin[mask].sum(), rtol=1e-12)
 
 
+def _plans(datasets):
+    return plan_groups(datasets, ParameterTable(datasets.models))
+
+
 def test_graph_keeps_only_bins_that_matter_and_shares_flux():
     datasets = simulated_onoff(n=2)
     for dataset in datasets:
         geom = dataset.counts.geom
         dataset.mask_fit = RegionNDMap(geom, geom.energy_mask(1 * u.TeV, 10 * u.TeV))
-    graphs = build_dataset_graphs(datasets, {})
-    for graph, dataset in zip(graphs, datasets, strict=True):
-        assert graph.data.bins.size == dataset.mask_bins.sum()
-        assert graph.data.rows.size < dataset.energy_axis_true.nbin
-    # same binning and models: one integral serves both datasets
-    cache = FluxCache({})
-    data = [prepare_spectrum(d) for d in datasets]
-    for d in data:
-        cache.register(d)
-    assert cache.flux(data[0]) is cache.flux(data[1])
+    (plan,) = _plans(datasets)  # one group: same statistic and model structure
+    assert plan.arrays["counts"].size == sum(d.mask_bins.sum() for d in datasets)
+    n_true = datasets[0].energy_axis_true.nbin
+    rows = plan.arrays["src0.inverse"].size
+    assert rows < 2 * n_true  # true-energy bins that cannot reach a fitted bin are dropped
+    # same binning and source: one flux integral per distinct true-energy bin serves both datasets
+    assert plan.arrays["src0.lo"].size == rows // 2
+    np.testing.assert_array_equal(plan.arrays["src0.inverse"][: rows // 2], plan.arrays["src0.inverse"][rows // 2:])
+
+
+def _graph_size(n):
+    import pytensor.tensor as pt
+    from pytensor.graph.traversal import io_toposort
+
+    datasets = simulated_onoff(n=n, seed=5)
+    table = ParameterTable(datasets.models)
+    (plan,) = plan_groups(datasets, table)
+    inputs = graph_inputs(plan.arrays)
+    theta = pt.dvector("theta")
+    graph = plan.builder.build(plan, inputs, theta, {})
+    total = graph.loglike_datasets.sum()
+    return len(io_toposort([theta, *inputs.values()], [total, pt.grad(total, theta)]))
+
+
+def test_graph_size_does_not_grow_with_the_number_of_datasets():
+    assert _graph_size(2) == _graph_size(12)
+
+
+def test_per_run_parameters_are_gathered_not_repeated():
+    """Per-dataset amplitudes (a variability model) keep one graph; each dataset sees its own."""
+    from bayesdl4.models import per_dataset
+
+    datasets = simulated_onoff(n=3, seed=6)
+    datasets.models = per_dataset(datasets.models, datasets, ["src.amplitude"])
+    for k, dataset in enumerate(datasets):
+        dataset.models[0].spectral_model.amplitude.value = (k + 1) * 1e-11
+    (plan,) = _plans(datasets)
+    assert plan.arrays["src0.idx0"].size == plan.arrays["src0.lo"].size  # one flux per (bin, run)
+    for k, dataset in enumerate(datasets):
+        expected = _expected_signal(dataset, dataset.models[0].spectral_model)
+        np.testing.assert_allclose(dataset.npred_signal().data.ravel(), expected, rtol=1e-10)
+        assert dataset.models[0].spectral_model.index is datasets[0].models[0].spectral_model.index
 
 
 def test_cash_dataset_with_background():
