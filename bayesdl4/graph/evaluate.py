@@ -10,6 +10,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from ..compiled import compile_function
+from ..models import SkyModel
 from .params import ParameterTable
 from .protocol import builder_for
 
@@ -33,8 +34,9 @@ def _as_input(array):
 
 
 def _evaluate(dataset, model_names=None):
-    models = [m for m in dataset.models or () if model_names is None or m.name in model_names
-              or getattr(m, "spectral_model", None) is None or m.tag[0] == "FoVBackgroundModel"]
+    # model_names restricts the sources; background and nuisance models always apply
+    models = [m for m in dataset.models or ()
+              if model_names is None or m.name in model_names or not isinstance(m, SkyModel)]
     table = ParameterTable(models)
     saved = dataset.models
     try:

@@ -40,6 +40,7 @@ from ..stats import cash
 from .flux import source_flux
 from .map_extended import (
     EXPOSURE_UNIT,
+    _data,
     ExtendedSourcePlan,
     _crop_kernel,
     extended_npred,
@@ -258,7 +259,7 @@ def _point_npred(plan, data, pvals):
     if plan.kernel_rad is not None:  # placement "exact"
         image = _exact_image(plan, pvals)
         if not plan.kernel_is_reco:  # true-energy PSF: exposure per output pixel, as gammapy
-            per_true = flux[:, None, None] * plan.exposure * image
+            per_true = flux[:, None, None] * _data(plan.exposure) * image
             return pt.tensordot(pt.as_tensor(plan.edisp), per_true, axes=[[0], [0]])
         # reco-energy PSF: exposure at the 4 pixels around the source, bilinear (as gammapy)
         x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
@@ -268,7 +269,7 @@ def _point_npred(plan, data, pvals):
     x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
     if plan.kernel is None:
         wx, wy = _tent(ix - x0), _tent(iy - y0)
-        exposure = pt.tensordot(pt.tensordot(plan.exposure, wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
+        exposure = pt.tensordot(pt.tensordot(_data(plan.exposure), wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
         signal_true = flux * exposure  # (n_true,) counts
         image = (wy[:, None] * wx[None, :])[None]
         return _apply_irf(signal_true, image, plan)
@@ -311,7 +312,7 @@ def _deposit_convolved(plan, flux, x0, y0):
         # true-energy PSF: gammapy convolves the spatial deposit first and applies exposure per
         # output pixel afterwards (MapEvaluator.compute_flux_spatial)
         weights = tents[None, :]  # the same for every plane
-    kernel = pt.as_tensor(kernel)
+    kernel = _data(kernel)
     local = pt.zeros((n_planes, n + 1, n + 1))
     for k, (i, j) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
         local = pt.inc_subtensor(local[:, i : i + n, j : j + n], weights[:, k, None, None] * kernel)
@@ -321,7 +322,7 @@ def _deposit_convolved(plan, flux, x0, y0):
     image = image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
     if plan.kernel_is_reco:
         return image
-    per_true = flux[:, None, None] * plan.exposure * image
+    per_true = flux[:, None, None] * _data(plan.exposure) * image
     return pt.tensordot(edisp, per_true, axes=[[0], [0]])
 
 
@@ -341,7 +342,7 @@ def _nearest_pixels(plan, x0, y0):
 def _deposit_exposure(plan, bx, by):
     """Exposure (n_true, 4) at the 4 pixels of `_nearest_pixels`, cm2 s."""
     m = POINT_MARGIN
-    exposure = pt.as_tensor(plan.deposit_exposure)[:, by + m : by + m + 2, bx + m : bx + m + 2]
+    exposure = _data(plan.deposit_exposure)[:, by + m : by + m + 2, bx + m : bx + m + 2]
     return exposure.reshape((exposure.shape[0], 4))
 
 
@@ -379,7 +380,7 @@ def _interp_profile(sep, rad, profile):
     n_planes = profile.shape[0]
     table = np.ascontiguousarray(np.concatenate([profile[:, :-1], np.diff(profile, axis=1)]).T)
     shape = sep.type.shape if None not in sep.type.shape else tuple(sep.shape)
-    rows = pt.as_tensor(table)[idx.reshape((-1,))]  # (n_sep, 2 n_planes)
+    rows = _data(table)[idx.reshape((-1,))]  # (n_sep, 2 n_planes)
     flat_t = t.reshape((-1, 1))
     out = pt.maximum(rows[:, :n_planes] + rows[:, n_planes:] * flat_t, 0.0)
     out = pt.where(sep.reshape((-1, 1)) > rad[-1], 0.0, out)

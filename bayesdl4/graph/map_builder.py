@@ -10,18 +10,19 @@ and summed to the granularity asked for:
 * ``"pixel"``: one per sky pixel, summed over the fitted energy planes;
 * ``"plane"``: one per fitted energy plane;
 * ``"auto"`` (default): one per pixel inside the sources' box (where the models differ from
-  the background), one per energy plane for all other fitted bins. For the five HAWC maps and
-  4000 draws the ``log_likelihood`` group is ~0.1 GB instead of 35 GB per bin.
+  the background; pixels grouped in blocks of b x b when the box holds more than
+  `AUTO_MAX_BOX_POINTS` pixels), one per energy plane for all other fitted bins. For the five
+  HAWC maps and 4000 draws the ``log_likelihood`` group is ~0.1 GB instead of 35 GB per bin.
 
-Coordinates of the terms: flat cube index (``bin``), ``y * nx + x`` (``pixel`` and the box pixels
-of ``auto``), the plane index (``plane``), ``ny * nx + plane`` for the plane terms of ``auto``.
+Coordinates of the terms: flat cube index (``bin``), ``y * nx + x`` (``pixel``, and the box pixels
+or blocks (their lower-left pixel) of ``auto``), the plane index (``plane``), ``ny * nx + plane``
+for the plane terms of ``auto``.
 """
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-import pytensor.tensor as pt
 
 from ..datasets.map import MapDataset, MapDatasetOnOff
 from ..errors import ModelError
@@ -36,6 +37,9 @@ from .segment import segment_dot, segment_sums
 __all__ = ["MapBuilder", "MapOnOffBuilder", "GRANULARITIES"]
 
 GRANULARITIES = ("auto", "bin", "pixel", "plane")
+#: "auto": at most about this many pointwise terms per dataset inside the sources' box (pixels are
+#: grouped into blocks of b x b where the box is larger)
+AUTO_MAX_BOX_POINTS = 1024
 
 
 @dataclass
@@ -97,10 +101,15 @@ def _points(mask, box, granularity):
         coord, point = np.unique(pixel, return_inverse=True)
         return point, coord
     in_box = np.zeros(planes.size, dtype=bool)
+    block_label = pixel
     if box is not None:
         _, bys, bxs = box
         in_box = (ys >= bys.start) & (ys < bys.stop) & (xs >= bxs.start) & (xs < bxs.stop)
-    label = np.where(in_box, pixel, ny * nx + planes)
+        n_box = (bys.stop - bys.start) * (bxs.stop - bxs.start)
+        block = max(1, int(np.ceil(np.sqrt(n_box / AUTO_MAX_BOX_POINTS))))
+        # blocks of block x block pixels, labelled by their lower-left pixel
+        block_label = (bys.start + (ys - bys.start) // block * block) * nx + bxs.start + (xs - bxs.start) // block * block
+    label = np.where(in_box, block_label, ny * nx + planes)
     coord, point = np.unique(label, return_inverse=True)
     return point, coord
 
@@ -130,7 +139,14 @@ class _MapBuilderBase(DatasetGraphBuilder):
         mask = map_data.mask
         point, coord = _points(mask, map_data.box, granularity)
         counts = map_data.counts[mask]
-        arrays = {"mask_index": np.flatnonzero(mask).astype(np.int64), "counts": counts}
+        # full cubes enter as data: as constants they would make the compiled functions that need
+        # them (pointwise terms, npred maps) slow to compile and too large for Numba's cache
+        arrays = {"mask_index": np.flatnonzero(mask).astype(np.int64), "counts": counts,
+                  "background_cube": map_data.background}
+        if all_bins:
+            arrays["counts_cube"] = map_data.counts
+            if hasattr(data, "counts_off"):
+                arrays["counts_off_cube"], arrays["alpha_cube"] = data.counts_off, data.alpha
         arrays.update(segment_sums(point, coord.size).arrays("points."))
         observed = {"counts": np.bincount(point, weights=counts, minlength=coord.size)}
         if hasattr(data, "counts_off"):
@@ -163,7 +179,7 @@ class MapBuilder(_MapBuilderBase):
         pvals = self._pvals(static, theta)
         terms, _ = map_stat_tensor(static.data, pvals)
         total = -0.5 * terms.sum()
-        signal, background = map_npred_tensors(static.data, pvals)
+        signal, background = map_npred_tensors(replace(static.data, background=inputs["background_cube"]), pvals)
         mu = (signal + background).reshape((-1,))
         mu_fit = mu[inputs["mask_index"]]
         loglike_bins = -0.5 * cash(inputs["counts"], mu_fit)
@@ -174,7 +190,7 @@ class MapBuilder(_MapBuilderBase):
         )
         if static.all_bins:
             graph.npred_signal, graph.npred_background = signal, background
-            graph.stat_bins = cash(pt.as_tensor(static.data.counts), signal + background)
+            graph.stat_bins = cash(inputs["counts_cube"], signal + background)
         return graph
 
 
@@ -191,7 +207,7 @@ class MapOnOffBuilder(_MapBuilderBase):
         static = plan.static
         pvals = self._pvals(static, theta)
         terms, _, _ = map_onoff_tensors(static.data, pvals, all_bins=False)
-        signal, _ = map_npred_tensors(static.data.map_data, pvals)
+        signal, _ = map_npred_tensors(replace(static.data.map_data, background=inputs["background_cube"]), pvals)
         signal_fit = signal.reshape((-1,))[inputs["mask_index"]]
         counts, counts_off, alpha = inputs["counts"], inputs["counts_off"], inputs["alpha"]
         loglike_bins = -0.5 * wstat(counts, counts_off, alpha, signal_fit)
@@ -203,8 +219,8 @@ class MapOnOffBuilder(_MapBuilderBase):
                         "counts_off": segment_dot(mu_off, inputs, "points.")},
         )
         if static.all_bins:
-            stat, signal_cube, background = map_onoff_tensors(static.data, pvals, all_bins=True)
-            shape = static.data.map_data.shape
-            graph.npred_signal, graph.npred_background = signal_cube, background
-            graph.stat_bins = stat.reshape(shape)
+            counts, counts_off, alpha = inputs["counts_cube"], inputs["counts_off_cube"], inputs["alpha_cube"]
+            graph.npred_signal = signal
+            graph.npred_background = alpha * wstat_profile_background(counts, counts_off, alpha, signal)
+            graph.stat_bins = wstat(counts, counts_off, alpha, signal)
         return graph

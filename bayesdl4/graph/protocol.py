@@ -123,7 +123,7 @@ class DatasetGraphBuilder(abc.ABC):
 
     dataset_types = ()
 
-    def check(self, dataset):
+    def check(self, dataset):  # noqa: B027 - optional hook: most builders check in `group_key`
         """Raise `ModelError` naming any model component the likelihood would ignore."""
 
     @abc.abstractmethod

@@ -37,7 +37,14 @@ from ..models import FoVBackgroundModel, SkyModel
 from ..models.nuisance import EffectiveAreaScaleModel, EnergyScaleModel
 from ..stats import cash, wstat, wstat_profile_background
 from .flux import integrated_flux, quadrature_nodes
-from .protocol import DatasetGraphBuilder, GroupGraph, GroupPlan, LatentSpec, PointLayout, register_builder
+from .protocol import (
+    DatasetGraphBuilder,
+    GroupGraph,
+    GroupPlan,
+    LatentSpec,
+    PointLayout,
+    register_builder,
+)
 from .segment import segment_dot, segment_structure, segment_sums
 
 __all__ = ["SpectrumBuilder", "EXPOSURE_UNIT"]

@@ -77,10 +77,9 @@ def model_functions(model):
 
 
 def _data_inputs(outputs):
-    shared = sorted({v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)}, key=lambda v: v.name)
-    names = [v.name for v in shared]
-    if len(set(names)) != len(names):
-        raise ValueError(f"shared variables of the model must have unique names, got {names}")
+    """The shared variables of ``outputs`` (in the graph's own deterministic order) and an input
+    variable for each."""
+    shared = list(dict.fromkeys(v for v in graph_inputs(outputs) if isinstance(v, SharedVariable)))
     return shared, [v.type(name=v.name) for v in shared]
 
 

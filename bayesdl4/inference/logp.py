@@ -39,7 +39,7 @@ class LogDensity:
         constrained = functions.constrained()(functions.x0)
         self.names, x0, bounds, self._entries = [], [], [], []
         log_scale = 0.0
-        for (name, sl, scale, _, rv, shape), value in zip(self._layout, constrained, strict=True):
+        for (name, sl, scale, _, _rv, shape), value in zip(self._layout, constrained, strict=True):
             value = np.ravel(np.asarray(value, dtype=float)) * scale
             size = sl.stop - sl.start
             prior = self._info.priors.get(name)
@@ -92,10 +92,13 @@ class LogDensity:
         """
         cube = np.asarray(cube, dtype=float)
         out = np.empty_like(cube)
-        for name, sl, prior, shape in self._entries:
+        for name, sl, prior, _shape in self._entries:
             q = cube[..., sl]
             if prior is not None and getattr(prior, "proper", False) and not isinstance(prior, PopulationPrior) \
                     and hasattr(prior, "ppf"):
+                if not prior.normalised:
+                    raise InferenceError(f"variable {name!r}: its prior {prior!r} has weight {prior.weight:g}, an "
+                                         "unnormalised density that the unit cube cannot map; use weight 1")
                 out[..., sl] = prior.ppf(q)
             elif name.endswith(".z"):
                 out[..., sl] = ndtri(q)

@@ -139,6 +139,13 @@ def _parameter_variable(name, par):
                      "a PyMC distribution (pm.Normal.dist(...)) or a callable name -> random variable")
 
 
+def _inside(value, lo, hi, unit):
+    """``value`` moved inside ``(lo, hi)`` by a margin relative to the interval (or to ``unit``)."""
+    width = hi - lo if np.isfinite(hi - lo) else unit
+    margin = 1e-6 * width
+    return float(np.clip(value, lo + margin if np.isfinite(lo) else -np.inf, hi - margin if np.isfinite(hi) else np.inf))
+
+
 def _population_variables(population, members, names):
     """Hyperparameters and members of one population; returns the members' physical values."""
     import pymc as pm
@@ -163,12 +170,9 @@ def _population_variables(population, members, names):
     member_scale = 1.0 if lognormal else float(np.median([p.scale for p in members]))
     mu_prior = restrict(population.mu, np.nan, np.nan, name=f"{population.name}.mu")
     sigma_prior = restrict(population.sigma, np.nan, np.nan, name=f"{population.name}.sigma")
-    lo, hi = mu_prior.support
-    mu0 = float(np.clip(mu0, lo + 1e-6 * max(1.0, abs(lo)) if np.isfinite(lo) else -np.inf,
-                        hi - 1e-6 * max(1.0, abs(hi)) if np.isfinite(hi) else np.inf))
-    s_lo, s_hi = sigma_prior.support
-    sd0 = float(np.clip(max(sd0, 0.1 * member_scale if not lognormal else 0.1), max(s_lo, 0) + 1e-9,
-                        s_hi * (1 - 1e-6) if np.isfinite(s_hi) else np.inf))
+    mu0 = _inside(mu0, *mu_prior.support, member_scale)
+    sd0 = _inside(max(sd0, 0.1 * member_scale if not lognormal else 0.1), max(sigma_prior.support[0], 0.0),
+                  sigma_prior.support[1], member_scale)
     mu = mu_prior.variable(f"{population.name}.mu", member_scale, initval=mu0)
     sigma = sigma_prior.variable(f"{population.name}.sigma", member_scale, initval=sd0)
     z0 = (latent0 - mu0) / sd0

@@ -42,14 +42,22 @@ def write(result, path, overwrite=False):
     return path
 
 
-def read(path):
-    """Read a result written by `write` (all groups loaded into memory)."""
+def read(path, verify=False):
+    """Read a result written by `write` (all groups loaded into memory).
+
+    ``verify=True`` compares the data checksums the result recorded with the files on disk now
+    and warns, naming each file that changed or is missing (`bayesdl4.io.provenance.verify`).
+    """
     try:
         tree = xr.open_datatree(path, engine="h5netcdf")
     except (OSError, ValueError) as exc:
         raise DataFormatError(f"{path}: not a readable netCDF result ({exc})") from exc
     tree = tree.load()
     tree.close()
+    if verify:
+        from ..io.provenance import verify as verify_checksums
+
+        verify_checksums(tree)
     return tree
 
 

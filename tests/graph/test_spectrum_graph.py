@@ -99,7 +99,7 @@ def test_per_run_parameters_are_gathered_not_repeated():
         dataset.models[0].spectral_model.amplitude.value = (k + 1) * 1e-11
     (plan,) = _plans(datasets)
     assert plan.arrays["src0.idx0"].size == plan.arrays["src0.lo"].size  # one flux per (bin, run)
-    for k, dataset in enumerate(datasets):
+    for dataset in datasets:
         expected = _expected_signal(dataset, dataset.models[0].spectral_model)
         np.testing.assert_allclose(dataset.npred_signal().data.ravel(), expected, rtol=1e-10)
         assert dataset.models[0].spectral_model.index is datasets[0].models[0].spectral_model.index

@@ -6,8 +6,7 @@ import pytest
 from scipy import stats
 
 from bayesdl4.errors import InferenceError, ModelError
-from bayesdl4.inference import logp_function
-from bayesdl4.inference import build_model
+from bayesdl4.inference import build_model, logp_function
 from bayesdl4.models import GaussianPrior, LogUniformPrior, UniformPrior
 from tests.helpers import simulated_onoff
 

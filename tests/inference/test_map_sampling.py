@@ -40,8 +40,8 @@ def test_hawc_loo_runs_within_the_memory_bound():
     info = model_info(build_model(datasets))
     n_points = sum(plan.points.dataset.size for plan in info.plans)
     n_bins = sum(int(d.mask.sum()) for d in datasets)
-    groups = 2 * n_points * 4000 * 8  # log_likelihood + predictive counts, float64, 4000 draws
-    assert groups < 0.5 * 2**30, (n_points, groups)
+    groups = n_points * 4000 * (8 + 4)  # log_likelihood (float64) + predictive counts (int32), 4000 draws
+    assert groups < 0.25 * 2**30, (n_points, groups)
     assert n_points < n_bins / 10  # per pixel near the source, per plane elsewhere
     tree = sample(datasets, draws=60, tune=60, chains=2, random_seed=3, progressbar=False)
     for name in HAWC_NAMES:
@@ -69,7 +69,9 @@ def test_nuts_with_nutpie_on_a_large_extended_source():
     sampler (its graph holds large arrays, which enter the compiled function as data)."""
     spatial = GaussianSpatialModel(lon_0=83.63 * u.deg, lat_0=22.02 * u.deg, sigma=0.8 * u.deg, frame="icrs")
     datasets = _hawc(names=["nHit-5"], spatial=spatial)
-    tree = sample(datasets, draws=40, tune=40, chains=2, random_seed=4, progressbar=False)
+    # a short run (each gradient convolves a 4-deg flux region): it works, and the draws move
+    tree = sample(datasets, draws=15, tune=15, chains=2, random_seed=4, progressbar=False, maxdepth=5)
     assert tree.attrs["sampler"] == "nutpie"
     sigma = tree["posterior"]["crab.sigma"].values
-    assert sigma.shape == (2, 40) and np.all(np.isfinite(sigma)) and np.all(sigma > 0)
+    assert sigma.shape == (2, 15) and np.all(np.isfinite(sigma)) and np.all(sigma > 0)
+    assert np.ptp(sigma) > 0

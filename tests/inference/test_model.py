@@ -90,7 +90,7 @@ def test_components_the_likelihood_would_ignore_raise():
     temporal = SkyModel(spectral.copy(), name="temporal")
     temporal.temporal_dict = {"type": "ConstantTemporalModel"}
     cases["temporal"] = temporal
-    for label, component in cases.items():
+    for component in cases.values():
         datasets.models = Models([SkyModel(spectral.copy(), name="src"), component])
         with pytest.raises(ModelError, match=component.name):
             fit(datasets)
@@ -211,3 +211,22 @@ def test_explicit_background_single_bin_matches_the_closed_form_marginal():
     for q in (0.05, 0.5, 0.95):
         exact = np.interp(q, cdf, grid)
         assert np.quantile(s_draws, q) == pytest.approx(exact, rel=0.01), q
+
+
+def test_fov_background_model_scales_a_spectrum_background():
+    """Issue 8, item 5: on a SpectrumDataset the background model's norm (and tilt) scale the
+    background per reco bin, as gammapy's FoVBackgroundModel does."""
+    dataset = simple_irf_dataset(name="cash")
+    source = SkyModel(PowerLawSpectralModel(index=2.5, amplitude="3e-11 cm-2 s-1 TeV-1"), name="src")
+    background = FoVBackgroundModel("cash")
+    background.spectral_model.norm.value = 1.5
+    background.spectral_model.tilt.value = 0.2
+    dataset.models = Models([source, background])
+    energy = dataset.energy_axis.center.to_value("TeV")
+    expected = dataset.background.data.ravel() * 1.5 * energy ** -0.2
+    np.testing.assert_allclose(dataset.npred_background().data.ravel(), expected, rtol=1e-12)
+    # the norm is a free parameter of the fit and enters the likelihood
+    dataset.fake(random_seed=5)
+    background.spectral_model.norm.value = 1.0
+    result = fit(Datasets([dataset]))
+    assert result["cash-bkg.norm"].value == pytest.approx(1.5, abs=4 * result["cash-bkg.norm"].error)
