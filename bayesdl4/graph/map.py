@@ -40,9 +40,9 @@ from ..stats import cash
 from .flux import source_flux
 from .map_extended import (
     EXPOSURE_UNIT,
-    _data,
     ExtendedSourcePlan,
     _crop_kernel,
+    _data,
     extended_npred,
     extended_plan,
 )
