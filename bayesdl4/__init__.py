@@ -9,7 +9,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from .errors import (
     BayesDL4Error,
+    DataFileNotFoundError,
     DataFormatError,
+    DataWriteError,
     GeometryMismatchError,
     InferenceError,
     ModelError,
@@ -18,7 +20,9 @@ from .errors import (
 __all__ = [
     "__version__",
     "BayesDL4Error",
+    "DataFileNotFoundError",
     "DataFormatError",
+    "DataWriteError",
     "GeometryMismatchError",
     "InferenceError",
     "ModelError",

@@ -7,6 +7,7 @@ __all__ = [
     "DataFileNotFoundError",
     "ModelError",
     "InferenceError",
+    "DataWriteError",
 ]
 
 
@@ -20,6 +21,10 @@ class DataFormatError(BayesDL4Error, ValueError):
 
 class DataFileNotFoundError(DataFormatError, FileNotFoundError):
     """A file to read (or one it references, e.g. an OGIP ANCRFILE) does not exist."""
+
+
+class DataWriteError(BayesDL4Error, OSError):
+    """Files could not be written; the message says which and whether the old files are back in place."""
 
 
 class GeometryMismatchError(BayesDL4Error, ValueError):

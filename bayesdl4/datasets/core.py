@@ -2,7 +2,10 @@
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import GeometryMismatchError, ModelError
+from ..io import registry
+from . import info as _info
+from . import stack as _stack
 
 __all__ = ["Datasets"]
 
@@ -86,16 +89,73 @@ class Datasets:
     def copy(self):
         return Datasets([d.copy() for d in self._datasets])
 
-    # I/O (formats live in bayesdl4.io.datasets_yaml) ------------------------------------
+    # stacking ----------------------------------------------------------------------------
+    @property
+    def is_all_same_type(self) -> bool:
+        """True when every dataset has the same type (needed to stack them)."""
+        return len({type(d) for d in self._datasets}) <= 1
+
+    def stack_reduce(self, name=None, nan_to_num=True):
+        """One dataset: the first masked by its safe mask, the others stacked onto it
+        (gammapy's ``stack_reduce``; see `bayesdl4.datasets.stack`)."""
+        if not self._datasets:
+            raise GeometryMismatchError("stack_reduce: there are no datasets to stack")
+        return _stack.stack(self._datasets, name=name, nan_to_num=nan_to_num)
+
+    def stack_by(self, key, nan_to_num=True):
+        """Stack the runs that share a value of ``key``; returns the stacks as `Datasets`.
+
+        Parameters
+        ----------
+        key : str or callable
+            A column of the datasets' meta tables (first row, e.g. ``"TELESCOP"``), a key of
+            ``dataset.meta``, or a function ``dataset -> value`` (e.g. a zenith band).
+
+        Returns
+        -------
+        Datasets
+            One stack per value, in order of first appearance, named ``"<key>=<value>"`` (or
+            ``"<value>"`` for a function), ready for a joint fit.
+        """
+        groups = {}
+        for dataset in self._datasets:
+            groups.setdefault(_group_value(dataset, key), []).append(dataset)
+        label = "" if callable(key) else f"{key}="
+        return Datasets(
+            [
+                _stack.stack(members, name=f"{label}{value}", nan_to_num=nan_to_num)
+                for value, members in groups.items()
+            ]
+        )
+
+    # summaries ---------------------------------------------------------------------------
+    def info_table(self, cumulative=False):
+        """`astropy.table.Table` of the datasets' ``info_dict`` rows (gammapy's ``info_table``)."""
+        return _info.info_table(self._datasets, cumulative=cumulative)
+
+    @property
+    def gti(self):
+        """GTI table with one interval per dataset (its first start to its last stop), or None."""
+        return _info.datasets_gti(self._datasets)
+
+    @property
+    def meta_table(self):
+        """The datasets' meta tables stacked, with ``NAME`` and ``TYPE`` columns first."""
+        return _info.datasets_meta_table(self._datasets)
+
+    @property
+    def energy_ranges(self):
+        """(energy_min, energy_max): each dataset's reco-energy axis bounds, as Quantities."""
+        return _info.energy_ranges(self._datasets)
+
+    # I/O (format registry; the YAML format lives in bayesdl4.io.datasets_yaml) -----------
     @classmethod
     def read(cls, filename, filename_models=None):
         """Read a datasets YAML and the files it lists (gammapy 2.1's ``Datasets.read``).
 
         ``filename_models``: models YAML whose models are given to the datasets.
         """
-        from ..io.datasets_yaml import read_datasets
-
-        return read_datasets(filename, filename_models=filename_models)
+        return registry.lookup(cls, "yaml", "read")(filename, filename_models=filename_models)
 
     def write(
         self, path, filename_models=None, overwrite=False, prefix=None, spectrum_format="gadf"
@@ -106,9 +166,7 @@ class Datasets:
         ``prefix`` a folder receiving ``<prefix>_datasets.yaml``, ``<prefix>_data_<name>.fits``
         and ``<prefix>_models.yaml``. See `bayesdl4.io.datasets_yaml.write_datasets`.
         """
-        from ..io.datasets_yaml import write_datasets
-
-        return write_datasets(
+        return registry.lookup(type(self), "yaml", "write")(
             self,
             path,
             filename_models=filename_models,
@@ -120,3 +178,20 @@ class Datasets:
     def __repr__(self):
         lines = [f"Datasets ({len(self)})"] + [f"  {d!r}" for d in self._datasets]
         return "\n".join(lines)
+
+
+def _group_value(dataset, key):
+    """The value of ``key`` for ``dataset`` (see `Datasets.stack_by`)."""
+    if callable(key):
+        return key(dataset)
+    table = dataset.meta_table
+    if table is not None and key in table.colnames and len(table):
+        value = table[key][0]
+        return value.item() if hasattr(value, "item") else value
+    if key in dataset.meta:
+        return dataset.meta[key]
+    raise ModelError(
+        f"stack_by: dataset {dataset.name!r} has no {key!r} in its meta table "
+        f"({[] if table is None else table.colnames}) or meta ({sorted(dataset.meta)}); give a "
+        "key they all have, or a function dataset -> value"
+    )

@@ -3,14 +3,14 @@
 `MapDataset` holds what gammapy 2.1's ``MapDataset`` holds (counts and background on
 ``(energy, lat, lon)``, exposure on ``(energy_true, lat, lon)``, a `PSFMap`, an `EDispKernelMap`
 or `EDispMap` on a coarse sky grid, safe and fit masks, GTI and a meta table) and checks that the
-pieces fit together. It does no physics: ``npred`` and ``stat_sum`` delegate to `bayesdl4.graph`,
-file formats live in `bayesdl4.io.map_dataset`, ``create`` / ``cutout`` / ``slice_by_idx`` /
-``to_image`` are functions in `bayesdl4.datasets.map_ops`.
+pieces fit together. What all dataset types share (models, npred / stat delegations, stacking,
+reductions, I/O through the format registry) lives in `bayesdl4.datasets.base.Dataset`; the
+map-only transformations (``cutout``, ``pad``, ``to_spectrum_dataset``, ...) are functions in
+`bayesdl4.datasets.reduce` and `bayesdl4.datasets.convert`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import numpy as np
@@ -19,13 +19,23 @@ from astropy.table import Table
 
 from ..errors import DataFormatError, GeometryMismatchError
 from ..irf import EDispKernelMap, EDispMap, PSFMap
-from ..maps import MapAxis, WcsGeom, WcsNDMap
+from ..maps import WcsNDMap
+from . import convert as _convert
+from . import reduce as _reduce
+from .base import Dataset
+from .geoms import (
+    BINSZ_IRF_DEFAULT,
+    create_map_dataset_geoms,
+    describe_geom_mismatch,
+    edisp_from_geom,
+    psf_from_geom,
+)
+from .tables import empty_gti
 
 __all__ = ["MapDataset", "MapDatasetOnOff", "BINSZ_IRF_DEFAULT", "describe_geom_mismatch"]
 
 log = logging.getLogger(__name__)
 
-BINSZ_IRF_DEFAULT = 0.2  # deg: pixel size of the IRF maps of `MapDataset.create` (gammapy's)
 # predictions may be (slightly) negative: HAWC's background planes hold -8e-18, which gammapy accepts
 _NEGATIVE_ALLOWED = ("background",)
 
@@ -35,26 +45,6 @@ def _error(cls, attribute, message):
     exc = cls(message)
     exc.attribute = attribute
     return exc
-
-
-def describe_geom_mismatch(geom, other) -> str:
-    """Short human-readable difference between two `WcsGeom` (first difference found)."""
-    names, other_names = [a.name for a in geom.axes], [a.name for a in other.axes]
-    if names != other_names:
-        return f"axes {names} vs {other_names}"
-    for ax, ox in zip(geom.axes, other.axes, strict=True):
-        if not ax.is_allclose(ox, rtol=1e-5):
-            return (
-                f"{ax.name} axis: {ax.nbin} bins [{ax.edges[0]:.6g}, {ax.edges[-1]:.6g}] vs "
-                f"{ox.nbin} bins [{ox.edges[0]:.6g}, {ox.edges[-1]:.6g}]"
-            )
-    if geom.npix != other.npix:
-        return f"npix (nx, ny) {geom.npix} vs {other.npix}"
-    return (
-        f"WCS differs (crval {tuple(geom.wcs.wcs.crval)} vs {tuple(other.wcs.wcs.crval)}, "
-        f"crpix {tuple(geom.wcs.wcs.crpix)} vs {tuple(other.wcs.wcs.crpix)}, "
-        f"projection {geom.projection!r} vs {other.projection!r})"
-    )
 
 
 def _check_values(attribute, m, dataset_name, allow_negative=False):
@@ -115,7 +105,7 @@ def _check_axes(attribute, m, names, dataset_name):
         )
 
 
-class MapDataset:
+class MapDataset(Dataset):
     """Counts cube with the exposure, background and IRF maps that predict it (gammapy's ``MapDataset``).
 
     Parameters
@@ -124,6 +114,7 @@ class MapDataset:
         Observed counts; axis ``energy``.
     exposure : `WcsNDMap`, shape (n_energy_true, ny, nx)
         Effective area x livetime [cm2 s, m2 s] on the same sky grid; axis ``energy_true``.
+        Its ``meta["livetime"]`` is the livetime (as gammapy keeps it).
     background : `WcsNDMap`, shape (n_energy, ny, nx), optional
         Predicted background counts (the template a FoV background model scales).
     psf : `PSFMap`, optional
@@ -159,6 +150,13 @@ class MapDataset:
 
     stat_type = "cash"
     tag = "MapDataset"
+    map_type = WcsNDMap
+    # maps on the counts geometry; the first one set defines it (as gammapy's ``_geom``)
+    counts_maps = ("counts", "background", "mask_safe", "mask_fit")
+    exposure_maps = ("exposure",)
+    irf_attributes = ("psf", "edisp")
+    default_format = "gadf"
+    _format_kind = "map dataset"
 
     def __init__(
         self,
@@ -178,7 +176,15 @@ class MapDataset:
         self.name = str(name)
         self.counts = _check_map("counts", counts, self.name)
         self.exposure = _check_map("exposure", exposure, self.name)
-        self._set_background(_check_map("background", background, self.name))
+        if "background" in self.counts_maps:
+            self.background = _check_map("background", background, self.name)
+        elif background is not None:
+            raise _error(
+                DataFormatError,
+                "background",
+                f"dataset {self.name!r}: a {self.tag} takes its background from counts_off; give "
+                "counts_off and acceptance_off instead of background",
+            )
         self.mask_safe = _check_map("mask_safe", mask_safe, self.name)
         self.mask_fit = _check_map("mask_fit", mask_fit, self.name)
         if psf is not None and not isinstance(psf, PSFMap):
@@ -202,9 +208,6 @@ class MapDataset:
         self._validate()
         self._validated = True
         self.models = models
-
-    def _set_background(self, background):
-        self.background = background
 
     # masks are checked (and cast to bool) also when assigned later: ``dataset.mask_fit = ...``
     @property
@@ -236,27 +239,13 @@ class MapDataset:
                 raise
 
     # ------------------------------------------------------------------ validation
-    # maps on the counts geometry; the first one set defines it (as gammapy's ``_geom``)
-    _cube_attributes = ("counts", "background", "mask_safe", "mask_fit")
-
-    def _reference(self):
-        """(attribute, map) defining the counts geometry."""
-        for attribute in self._cube_attributes:
-            m = getattr(self, attribute, None)
-            if m is not None:
-                return attribute, m
-        return None, None
-
-    def _cube_maps(self):
-        """(attribute, map) of all maps on the counts geometry."""
-        return [(attribute, getattr(self, attribute, None)) for attribute in self._cube_attributes]
-
     def _validate(self):
         name = self.name
         ref_attr, ref = self._reference()
         if ref is not None:
             _check_axes(ref_attr, ref, ["energy"], name)
-        for attribute, m in self._cube_maps():
+        for attribute in self.counts_maps:
+            m = getattr(self, attribute, None)
             if m is None:
                 continue
             if not m.geom.is_allclose(ref.geom, rtol_axes=1e-5):
@@ -313,16 +302,7 @@ class MapDataset:
                     f"({etrue.nbin} bins [{etrue.edges[0]:.6g}, {etrue.edges[-1]:.6g}])",
                 )
 
-    # ------------------------------------------------------------------ geometry and masks
-    @property
-    def _geom(self) -> WcsGeom:
-        attribute, ref = self._reference()
-        if ref is None:
-            raise GeometryMismatchError(
-                f"dataset {self.name!r}: none of counts, background, mask_safe, mask_fit is set"
-            )
-        return ref.geom
-
+    # ------------------------------------------------------------------ geometry
     @property
     def geoms(self) -> dict:
         """Geometries of the maps, as gammapy: ``geom``, ``geom_exposure``, ``geom_psf``, ``geom_edisp``."""
@@ -336,83 +316,62 @@ class MapDataset:
         return geoms
 
     @property
-    def data_shape(self) -> tuple:
-        """Shape of counts: (n_energy, ny, nx)."""
-        return self._geom.data_shape
-
-    @property
-    def energy_axis(self) -> MapAxis:
-        return self._geom.axis("energy")
-
-    @property
-    def energy_axis_true(self) -> MapAxis | None:
-        return None if self.exposure is None else self.exposure.geom.axis("energy_true")
-
-    @property
-    def mask(self):
-        """``mask_safe & mask_fit`` as a boolean array of counts shape (None if neither is set)."""
-        masks = [m.data for m in (self.mask_safe, self.mask_fit) if m is not None]
-        if not masks:
+    def livetime(self) -> u.Quantity | None:
+        """Livetime from ``exposure.meta["livetime"]`` (where gammapy keeps it), or None."""
+        if self.exposure is None or "livetime" not in self.exposure.meta:
             return None
-        return np.logical_and.reduce(masks)
+        try:
+            return u.Quantity(self.exposure.meta["livetime"]).to("s")
+        except (TypeError, ValueError, u.UnitsError) as exc:
+            raise DataFormatError(
+                f"dataset {self.name!r}: exposure meta livetime "
+                f"{self.exposure.meta['livetime']!r} is not a time"
+            ) from exc
 
-    @property
-    def mask_image(self) -> np.ndarray:
-        """Pixels (ny, nx) with at least one energy bin in ``mask`` (all True without masks)."""
-        mask = self.mask
-        if mask is None:
-            return np.ones(self.data_shape[-2:], dtype=bool)
-        return np.any(mask, axis=0)
-
-    # ------------------------------------------------------------------ models
-    @property
-    def models(self):
-        return self._models
-
-    @models.setter
-    def models(self, models):
-        if models is None:  # no import: reading and writing files must not need the models package
-            self._models = None
-            return
-        from ..models import Models
-
-        self._models = Models(models).select(self.name)
-
-    # ------------------------------------------------------------------ evaluation (delegations)
-    def npred_signal(self, model_names=None) -> WcsNDMap:
-        """Predicted source counts per bin (current parameter values)."""
-        from ..graph import evaluate_npred
-
-        return self._as_map(evaluate_npred(self, kind="signal", model_names=model_names))
-
-    def npred_background(self) -> WcsNDMap:
-        """Predicted background counts per bin."""
-        from ..graph import evaluate_npred
-
-        return self._as_map(evaluate_npred(self, kind="background"))
-
-    def npred(self) -> WcsNDMap:
-        """Predicted counts per bin: background + signal."""
-        from ..graph import evaluate_npred
-
-        return self._as_map(evaluate_npred(self, kind="total"))
-
-    def stat_array(self) -> np.ndarray:
-        """Per-bin fit statistic (-2 log-likelihood, gammapy's convention), unmasked."""
-        from ..graph import evaluate_stat_array
-
-        return np.asarray(evaluate_stat_array(self)).reshape(self.data_shape)
-
-    def stat_sum(self) -> float:
-        """Fit statistic summed over the bins in ``mask`` (gammapy's ``stat_sum``)."""
-        stat = self.stat_array()
-        mask = self.mask
-        return float(np.sum(stat if mask is None else stat[mask]))
-
-    def _as_map(self, values) -> WcsNDMap:
-        return WcsNDMap(self._geom, np.asarray(values).reshape(self.data_shape))
+    @livetime.setter
+    def livetime(self, value):
+        if self.exposure is None:
+            raise DataFormatError(f"dataset {self.name!r}: no exposure to hold the livetime")
+        if value is None:
+            self.exposure.meta.pop("livetime", None)
+        else:
+            self.exposure.meta["livetime"] = f"{float(u.Quantity(value, 's').to_value('s'))!r} s"
 
     # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_geoms(
+        cls,
+        geom,
+        geom_exposure=None,
+        geom_psf=None,
+        geom_edisp=None,
+        reference_time="2000-01-01",
+        name="dataset",
+        **kwargs,
+    ):
+        """Dataset of zeros on the given geometries, as gammapy's ``from_geoms``.
+
+        Counts and background (ON/OFF: OFF counts and acceptances) are zero on ``geom``, the
+        exposure zero [m2 s] on ``geom_exposure``, the PSF zero with a zero exposure on
+        ``geom_psf``, the energy dispersion diagonal (bin-overlap kernel, or a migration map for a
+        ``migra`` axis) with a zero exposure on ``geom_edisp``, ``mask_safe`` all False, and the
+        GTI table empty (referenced to ``reference_time``).
+        """
+        kwargs = dict(kwargs)
+        kwargs["name"] = name
+        for attribute in cls.counts_maps:
+            if not attribute.startswith("mask"):
+                kwargs.setdefault(attribute, WcsNDMap(geom))
+        kwargs.setdefault("mask_safe", WcsNDMap(geom, dtype=bool))
+        if geom_exposure is not None:
+            kwargs.setdefault("exposure", WcsNDMap(geom_exposure, unit="m2 s"))
+        if geom_psf is not None:
+            kwargs.setdefault("psf", psf_from_geom(geom_psf))
+        if geom_edisp is not None:
+            kwargs.setdefault("edisp", edisp_from_geom(geom_edisp))
+        kwargs.setdefault("gti", empty_gti(reference_time))
+        return cls(**kwargs)
+
     @classmethod
     def create(
         cls,
@@ -428,75 +387,62 @@ class MapDataset:
     ):
         """Empty dataset on ``geom``, as gammapy's ``MapDataset.create``.
 
-        See `bayesdl4.datasets.map_ops.create_map_dataset` for the parameters.
+        Counts and background are zero on ``geom``; the exposure is zero [m2 s] on the same sky
+        grid with ``energy_axis_true``; PSF (zero, ``rad_axis``) and energy dispersion (diagonal:
+        bin-overlap kernel, or with ``migra_axis`` a migration map) lie on a coarse grid of
+        ``binsz_irf`` deg with the same centre and width; ``mask_safe`` is all False and the GTI
+        table is empty. See `bayesdl4.datasets.geoms.create_map_dataset_geoms`.
         """
-        from .map_ops import create_map_dataset
-
-        return create_map_dataset(
+        geoms = create_map_dataset_geoms(
             geom,
             energy_axis_true=energy_axis_true,
             migra_axis=migra_axis,
             rad_axis=rad_axis,
             binsz_irf=binsz_irf,
-            reference_time=reference_time,
-            name=name,
-            meta_table=meta_table,
             reco_psf=reco_psf,
-            dataset_class=cls,
+        )
+        return cls.from_geoms(
+            **geoms, reference_time=reference_time, name=name, meta_table=meta_table
         )
 
     # ------------------------------------------------------------------ derived datasets
     def cutout(self, position, width, mode="trim", name=None):
-        """Dataset cut out around ``position`` (see `bayesdl4.datasets.map_ops.cutout`)."""
-        from .map_ops import cutout
+        """Dataset cut out around ``position`` (`bayesdl4.datasets.reduce.cutout`)."""
+        return _reduce.cutout(self, position, width, mode=mode, name=name)
 
-        return cutout(self, position, width, mode=mode, name=name)
+    def pad(self, pad_width, mode="constant", name=None):
+        """Sky axes padded by ``pad_width`` pixels (`bayesdl4.datasets.reduce.pad`)."""
+        return _reduce.pad(self, pad_width, mode=mode, name=name)
 
-    def slice_by_idx(self, slices: dict, name=None):
-        """Sub-dataset of axis bins, e.g. ``{"energy": slice(2, 5)}`` (see `map_ops.slice_by_idx`)."""
-        from .map_ops import slice_by_idx
+    def to_spectrum_dataset(self, on_region, containment_correction=False, name=None):
+        """Spectrum in ``on_region`` (`bayesdl4.datasets.convert.to_spectrum_dataset`)."""
+        return _convert.to_spectrum_dataset(
+            self, on_region, containment_correction=containment_correction, name=name
+        )
 
-        return slice_by_idx(self, slices, name=name)
-
-    def to_image(self, name=None):
-        """One reco-energy bin spanning the axis, as gammapy (see `map_ops.to_image`)."""
-        from .map_ops import to_image
-
-        return to_image(self, name=name)
-
-    def _onoff_kwargs(self, transform):
-        """OFF maps of an ON/OFF dataset with ``transform`` applied (none here)."""
-        return {}
-
-    # ------------------------------------------------------------------ I/O (delegations)
+    # ------------------------------------------------------------------ I/O (format registry)
     @classmethod
     def read(cls, filename, name=None):
         """Read a dataset file in gammapy 2.1's GADF layout (``MapDataset.write``'s files).
 
         ``name`` defaults to the file's ``NAME`` keyword (else the file name without suffixes).
         """
-        from ..io.map_dataset import read_map_dataset
-
-        return read_map_dataset(filename, name=name, dataset_class=cls)
+        return cls._io("gadf", "read")(filename, name=name, dataset_class=cls)
 
     def write(self, filename, overwrite=False):
         """Write in gammapy 2.1's layout, atomically; refuses to replace a file unless ``overwrite``."""
-        from ..io.map_dataset import write_map_dataset
-
-        return write_map_dataset(self, filename, overwrite=overwrite)
+        return self._io("gadf", "write")(self, filename, overwrite=overwrite)
 
     def to_hdulist(self):
-        from ..io.map_dataset import map_dataset_to_hdulist
+        """HDU list in gammapy 2.1's layout."""
+        return self._io("gadf", "to_hdulist")(self)
 
-        return map_dataset_to_hdulist(self)
+    @classmethod
+    def from_hdulist(cls, hdulist, name=None):
+        """Dataset from an open HDU list in gammapy 2.1's layout."""
+        return cls._io("gadf", "from_hdulist")(hdulist, name=name, dataset_class=cls)
 
     # ------------------------------------------------------------------ misc
-    def copy(self, name=None):
-        new = copy.deepcopy(self)
-        if name is not None:
-            new.name = str(name)
-        return new
-
     def __repr__(self):
         counts = "None" if self.counts is None else f"{float(self.counts.data.sum()):.0f}"
         shape = None
@@ -524,6 +470,15 @@ class MapDatasetOnOff(MapDataset):
 
     stat_type = "wstat"
     tag = "MapDatasetOnOff"
+    counts_maps = (
+        "counts",
+        "counts_off",
+        "mask_safe",
+        "mask_fit",
+        "acceptance",
+        "acceptance_off",
+    )
+    derived_attributes = ("background",)
 
     def __init__(
         self, counts=None, counts_off=None, acceptance=None, acceptance_off=None, **kwargs
@@ -532,25 +487,12 @@ class MapDatasetOnOff(MapDataset):
         self.counts_off = _check_map("counts_off", counts_off, name)
         self.acceptance = _check_map("acceptance", acceptance, name)
         self.acceptance_off = _check_map("acceptance_off", acceptance_off, name)
-        kwargs.pop("background", None)  # derived from counts_off
         super().__init__(counts=counts, **kwargs)
         geom = self._geom if self._reference()[1] is not None else None
         if geom is not None:
             for attribute in ("acceptance", "acceptance_off"):
                 if getattr(self, attribute) is None:
                     setattr(self, attribute, WcsNDMap(geom, np.ones(geom.data_shape)))
-
-    _cube_attributes = (
-        "counts",
-        "counts_off",
-        "mask_safe",
-        "mask_fit",
-        "acceptance",
-        "acceptance_off",
-    )
-
-    def _set_background(self, background):
-        pass  # derived from counts_off (see the `background` property)
 
     @property
     def alpha(self) -> WcsNDMap:
@@ -567,18 +509,6 @@ class MapDatasetOnOff(MapDataset):
         if getattr(self, "counts_off", None) is None:
             return None
         return WcsNDMap(self._geom, self.alpha.data * self.counts_off.data)
-
-    @background.setter
-    def background(self, value):
-        pass
-
-    def _onoff_kwargs(self, transform):
-        return {
-            attribute: None
-            if getattr(self, attribute) is None
-            else transform(getattr(self, attribute))
-            for attribute in ("counts_off", "acceptance", "acceptance_off")
-        }
 
     @classmethod
     def from_map_dataset(cls, dataset, counts_off, acceptance=None, acceptance_off=None, name=None):
@@ -598,3 +528,7 @@ class MapDatasetOnOff(MapDataset):
             name=name or dataset.name,
             meta=dataset.meta,
         )
+
+    def to_map_dataset(self, name=None) -> MapDataset:
+        """`MapDataset` with background alpha x counts_off (gammapy's ``to_map_dataset``)."""
+        return _reduce.to_cash_dataset(self, MapDataset, name=name)

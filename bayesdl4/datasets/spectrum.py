@@ -2,10 +2,15 @@
 
 import numpy as np
 from astropy import units as u
+from astropy.table import Table
 
 from ..errors import DataFormatError, GeometryMismatchError
 from ..irf import EDispKernel
-from ..maps import RegionNDMap
+from ..irf.edisp_map import get_overlap_fraction
+from ..maps import RegionGeom, RegionNDMap
+from .base import Dataset
+from .reduce import to_cash_dataset
+from .tables import empty_gti
 
 __all__ = ["SpectrumDataset", "SpectrumDatasetOnOff"]
 
@@ -14,7 +19,9 @@ def _check_map(name, m, geom, dataset_name, allow_negative=False):
     if m is None:
         return None
     if not isinstance(m, RegionNDMap):
-        raise DataFormatError(f"dataset {dataset_name!r}: {name} must be a RegionNDMap, got {type(m).__name__}")
+        raise DataFormatError(
+            f"dataset {dataset_name!r}: {name} must be a RegionNDMap, got {type(m).__name__}"
+        )
     if geom is not None and not m.geom.is_allclose(geom):
         raise GeometryMismatchError(
             f"dataset {dataset_name!r}: {name} axes {m.geom.axes} do not match {geom.axes}"
@@ -29,11 +36,13 @@ def _check_map(name, m, geom, dataset_name, allow_negative=False):
             )
         if not allow_negative and np.any(data < 0):
             bad = np.flatnonzero(data.ravel() < 0)
-            raise DataFormatError(f"dataset {dataset_name!r}: {name} has negative values in bins {bad[:10].tolist()}")
+            raise DataFormatError(
+                f"dataset {dataset_name!r}: {name} has negative values in bins {bad[:10].tolist()}"
+            )
     return m
 
 
-class SpectrumDataset:
+class SpectrumDataset(Dataset):
     """Counts in reconstructed energy with the IRFs that predict them (gammapy's ``SpectrumDataset``).
 
     Parameters
@@ -57,15 +66,40 @@ class SpectrumDataset:
 
     stat_type = "cash"
     tag = "SpectrumDataset"
+    map_type = RegionNDMap
+    counts_maps = ("counts", "background", "mask_safe", "mask_fit")
+    exposure_maps = ("exposure",)
+    irf_attributes = ("edisp",)
+    table_attributes = ("gti", "meta_table", "meta", "livetime")
+    default_format = "ogip"
+    _format_kind = "spectrum"
 
-    def __init__(self, counts=None, exposure=None, edisp=None, background=None, mask_safe=None,
-                 mask_fit=None, gti=None, livetime=None, meta_table=None, name="dataset", models=None,
-                 meta=None):
+    def __init__(
+        self,
+        counts=None,
+        exposure=None,
+        edisp=None,
+        background=None,
+        mask_safe=None,
+        mask_fit=None,
+        gti=None,
+        livetime=None,
+        meta_table=None,
+        name="dataset",
+        models=None,
+        meta=None,
+    ):
         self.name = str(name)
         self.counts = _check_map("counts", counts, None, self.name)
         geom = counts.geom if counts is not None else None
         self.exposure = _check_map("exposure", exposure, None, self.name)
-        self.background = _check_map("background", background, geom, self.name)
+        if "background" in self.counts_maps:
+            self.background = _check_map("background", background, geom, self.name)
+        elif background is not None:
+            raise DataFormatError(
+                f"dataset {self.name!r}: a {self.tag} takes its background from counts_off; "
+                "give counts_off and acceptance_off instead of background"
+            )
         self.mask_safe = _check_map("mask_safe", mask_safe, geom, self.name)
         self.mask_fit = _check_map("mask_fit", mask_fit, geom, self.name)
         if edisp is not None and not isinstance(edisp, EDispKernel):
@@ -97,23 +131,17 @@ class SpectrumDataset:
     # ------------------------------------------------------------------ geometry and masks
     @property
     def geoms(self):
-        return {"geom": self.counts.geom, "geom_exposure": self.exposure.geom}
-
-    @property
-    def energy_axis(self):
-        return self.counts.geom.axis("energy")
-
-    @property
-    def energy_axis_true(self):
-        return self.exposure.geom.axis("energy_true")
-
-    @property
-    def mask(self):
-        """Combined mask ``mask_safe & mask_fit`` as a boolean array of ``counts`` shape (None if neither)."""
-        masks = [m.data.astype(bool) for m in (self.mask_safe, self.mask_fit) if m is not None]
-        if not masks:
-            return None
-        return np.logical_and.reduce(masks)
+        """Geometries: ``geom`` (counts), ``geom_exposure`` and ``geom_edisp`` (energy, energy_true)."""
+        geoms = {"geom": self._geom}
+        if self.exposure is not None:
+            geoms["geom_exposure"] = self.exposure.geom
+        if self.edisp is not None:
+            geoms["geom_edisp"] = RegionGeom(
+                self._geom.region,
+                [self.edisp.energy_axis.copy(), self.edisp.energy_axis_true.copy()],
+                self._geom.wcs,
+            )
+        return geoms
 
     @property
     def mask_bins(self):
@@ -122,89 +150,127 @@ class SpectrumDataset:
         n = self.energy_axis.nbin
         return np.ones(n, dtype=bool) if mask is None else mask.reshape(n)
 
-    # ------------------------------------------------------------------ models
-    @property
-    def models(self):
-        return self._models
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_geoms(
+        cls,
+        geom,
+        geom_exposure=None,
+        geom_psf=None,
+        geom_edisp=None,
+        reference_time="2000-01-01",
+        name="dataset",
+        **kwargs,
+    ):
+        """Dataset of zeros on the given geometries, as gammapy's ``from_geoms``.
 
-    @models.setter
-    def models(self, models):
-        if models is None:  # no import: reading and writing files must not need the models package
-            self._models = None
-            return
-        from ..models import Models
+        Counts and background (not for ON/OFF) are zero on ``geom``, the exposure zero [m2 s]
+        on ``geom_exposure``, the energy dispersion is the bin-overlap (diagonal) kernel between
+        the ``energy_true`` and ``energy`` axes of ``geom_edisp``, ``mask_safe`` is all False and
+        the GTI table is empty. A spectrum has no PSF: ``geom_psf`` must be None. ON/OFF
+        datasets get zero OFF counts and acceptances.
+        """
+        if not isinstance(geom, RegionGeom):
+            raise GeometryMismatchError(
+                f"{cls.__name__}.from_geoms: geom must be a RegionGeom, got {type(geom).__name__}"
+            )
+        if geom_psf is not None:
+            raise GeometryMismatchError(f"{cls.__name__}.from_geoms: a spectrum dataset has no PSF")
+        kwargs = dict(kwargs)
+        kwargs["name"] = name
+        for attribute in cls.counts_maps:
+            if attribute.startswith("mask"):
+                continue
+            kwargs.setdefault(attribute, RegionNDMap(geom, np.zeros(geom.data_shape)))
+        kwargs.setdefault("mask_safe", RegionNDMap(geom, np.zeros(geom.data_shape, dtype=bool)))
+        if geom_exposure is not None:
+            kwargs.setdefault("exposure", RegionNDMap(geom_exposure, unit="m2 s"))
+        if geom_edisp is not None:
+            energy, energy_true = geom_edisp.axis("energy"), geom_edisp.axis("energy_true")
+            kwargs.setdefault(
+                "edisp",
+                EDispKernel(
+                    (energy_true.copy(), energy.copy()), get_overlap_fraction(energy, energy_true)
+                ),
+            )
+        kwargs.setdefault("gti", empty_gti(reference_time))
+        return cls(**kwargs)
 
-        self._models = Models(models).select(self.name)
+    @classmethod
+    def create(
+        cls,
+        geom,
+        energy_axis_true=None,
+        migra_axis=None,
+        reference_time="2000-01-01",
+        name="dataset",
+        meta_table=None,
+        **kwargs,
+    ):
+        """Empty dataset on the region geometry ``geom``, as gammapy's ``SpectrumDataset.create``.
 
-    # ------------------------------------------------------------------ evaluation (delegations)
-    def npred_signal(self, model_names=None):
-        """Predicted source counts per reco bin as a `RegionNDMap` (current parameter values)."""
-        from ..graph import evaluate_npred
+        Parameters
+        ----------
+        geom : `RegionGeom`
+            Counts geometry with one ``energy`` axis.
+        energy_axis_true : `MapAxis`, optional
+            Default: the counts energy axis renamed ``energy_true``.
+        migra_axis : None
+            Migration maps are not held by spectrum datasets (refused).
+        reference_time : str
+            GTI reference time.
+        """
+        if migra_axis is not None:
+            raise GeometryMismatchError(
+                f"{cls.__name__}.create: spectrum datasets hold an energy-dispersion kernel, not a "
+                "migration map; leave migra_axis None"
+            )
+        if not isinstance(geom, RegionGeom):
+            raise GeometryMismatchError(
+                f"{cls.__name__}.create: geom must be a RegionGeom, got {type(geom).__name__}"
+            )
+        energy = geom.axis("energy")
+        if energy_axis_true is None:
+            energy_axis_true = energy.copy(name="energy_true")
+        elif energy_axis_true.name != "energy_true":
+            raise GeometryMismatchError(
+                f"{cls.__name__}.create: energy_axis_true must be named 'energy_true', got "
+                f"{energy_axis_true.name!r}"
+            )
+        return cls.from_geoms(
+            geom,
+            geom_exposure=RegionGeom(geom.region, [energy_axis_true.copy()], geom.wcs),
+            geom_edisp=RegionGeom(geom.region, [energy.copy(), energy_axis_true.copy()], geom.wcs),
+            reference_time=reference_time,
+            name=name,
+            meta_table=None if meta_table is None else Table(meta_table),
+            **kwargs,
+        )
 
-        return self._as_map(evaluate_npred(self, kind="signal", model_names=model_names))
-
-    def npred_background(self):
-        """Predicted background counts per reco bin (zeros where there is none)."""
-        from ..graph import evaluate_npred
-
-        return self._as_map(evaluate_npred(self, kind="background"))
-
-    def npred(self):
-        """Predicted counts per reco bin: background + signal."""
-        from ..graph import evaluate_npred
-
-        return self._as_map(evaluate_npred(self, kind="total"))
-
-    def stat_array(self):
-        """Per-bin fit statistic (-2 log-likelihood convention of gammapy), unmasked."""
-        from ..graph import evaluate_stat_array
-
-        return evaluate_stat_array(self)
-
-    def stat_sum(self):
-        """Fit statistic summed over the bins in ``mask`` (as gammapy's ``stat_sum``)."""
-        return float(np.sum(self.stat_array()[self.mask_bins]))
-
-    def residuals(self, method="diff"):
-        """counts - npred (``"diff"``), divided by npred (``"diff/model"``) or sqrt(npred) (``"diff/sqrt(model)"``)."""
-        npred = self.npred().data
-        diff = self.counts.data - npred
-        if method == "diff":
-            out = diff
-        elif method == "diff/model":
-            out = diff / npred
-        elif method == "diff/sqrt(model)":
-            out = diff / np.sqrt(npred)
-        else:
-            raise ValueError(f"unknown residual method {method!r}")
-        return self._as_map(out)
-
-    def _as_map(self, values):
-        return RegionNDMap(self.counts.geom, np.asarray(values).reshape(self.counts.geom.data_shape))
-
-    # ------------------------------------------------------------------ I/O (delegations)
+    # ------------------------------------------------------------------ I/O (format registry)
     @classmethod
     def read(cls, filename, name=None, format=None, checksum=False):
-        """Read a spectrum dataset (OGIP PHA with its BKG/ARF/RMF, or gammapy's GADF region layout)."""
-        from ..io.spectrum import read_spectrum_dataset
+        """Read a spectrum dataset (OGIP PHA with its BKG/ARF/RMF, or gammapy's GADF region layout).
 
-        return read_spectrum_dataset(filename, name=name, format=format, dataset_class=cls)
+        ``format`` None detects it from the file's HDUs. ``checksum=True`` verifies the
+        ``CHECKSUM`` / ``DATASUM`` keywords of the files' HDUs (a mismatch raises `DataFormatError`).
+        """
+        return cls._io(format, "read")(
+            filename, name=name, format=format, dataset_class=cls, checksum=checksum
+        )
 
     def write(self, filename, format="ogip", overwrite=False):
         """Write to ``format`` ``"ogip"`` (PHA + BKG + ARF + RMF) or ``"gadf"`` (one FITS file)."""
-        from ..io.spectrum import write_spectrum_dataset
+        return self._io(format, "write")(self, filename, format=format, overwrite=overwrite)
 
-        return write_spectrum_dataset(self, filename, format=format, overwrite=overwrite)
+    # ------------------------------------------------------------------ plots (delegations)
+    def plot_fit(self, ax_spectrum=None, ax_residuals=None, method="diff"):
+        """Counts and prediction with residuals below (`bayesdl4.plotting.datasets.plot_fit`)."""
+        from ..plotting.datasets import plot_fit
+
+        return plot_fit(self, ax_spectrum=ax_spectrum, ax_residuals=ax_residuals, method=method)
 
     # ------------------------------------------------------------------ misc
-    def copy(self, name=None):
-        import copy
-
-        new = copy.deepcopy(self)
-        if name is not None:
-            new.name = name
-        return new
-
     def __repr__(self):
         n = self.counts.data.sum() if self.counts is not None else 0
         return f"{type(self).__name__}(name={self.name!r}, counts={n:.0f}, bins={self.energy_axis.nbin})"
@@ -223,8 +289,12 @@ class SpectrumDatasetOnOff(SpectrumDataset):
 
     stat_type = "wstat"
     tag = "SpectrumDatasetOnOff"
+    counts_maps = ("counts", "counts_off", "acceptance", "acceptance_off", "mask_safe", "mask_fit")
+    derived_attributes = ("background",)
 
-    def __init__(self, counts=None, counts_off=None, acceptance=None, acceptance_off=None, **kwargs):
+    def __init__(
+        self, counts=None, counts_off=None, acceptance=None, acceptance_off=None, **kwargs
+    ):
         super().__init__(counts=counts, **kwargs)
         geom = self.counts.geom if self.counts is not None else None
         self.counts_off = _check_map("counts_off", counts_off, geom, self.name)
@@ -249,17 +319,33 @@ class SpectrumDatasetOnOff(SpectrumDataset):
             return None
         return RegionNDMap(self.counts.geom, self.alpha.data * self.counts_off.data)
 
-    @background.setter
-    def background(self, value):
-        # OnOff datasets derive their background from counts_off; a given one is ignored
-        pass
-
     @classmethod
     def from_spectrum_dataset(cls, dataset, counts_off, acceptance, acceptance_off, name=None):
         """OnOff dataset from a `SpectrumDataset` and OFF measurements."""
         return cls(
-            counts=dataset.counts, counts_off=counts_off, acceptance=acceptance,
-            acceptance_off=acceptance_off, exposure=dataset.exposure, edisp=dataset.edisp,
-            mask_safe=dataset.mask_safe, mask_fit=dataset.mask_fit, gti=dataset.gti,
-            livetime=dataset.livetime, meta_table=dataset.meta_table, name=name or dataset.name,
+            counts=dataset.counts,
+            counts_off=counts_off,
+            acceptance=acceptance,
+            acceptance_off=acceptance_off,
+            exposure=dataset.exposure,
+            edisp=dataset.edisp,
+            mask_safe=dataset.mask_safe,
+            mask_fit=dataset.mask_fit,
+            gti=dataset.gti,
+            livetime=dataset.livetime,
+            meta_table=dataset.meta_table,
+            name=name or dataset.name,
+            meta=dataset.meta,
         )
+
+    def to_dict(self) -> dict:
+        """Entry of a datasets YAML as gammapy writes it: the PHA file ``pha_obs<name>.fits``."""
+        return {"name": self.name, "type": self.tag, "filename": f"pha_obs{self.name}.fits"}
+
+    def to_spectrum_dataset(self, name=None):
+        """`SpectrumDataset` with background alpha x counts_off (gammapy's ``to_spectrum_dataset``)."""
+        return to_cash_dataset(self, SpectrumDataset, name=name)
+
+    def to_map_dataset(self, name=None):
+        """Same as `to_spectrum_dataset` (gammapy's name for the conversion of all ON/OFF types)."""
+        return self.to_spectrum_dataset(name=name)

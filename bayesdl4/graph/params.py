@@ -10,6 +10,8 @@ values are data, not constants of the graph.
 Order: free parameters first (see `ParameterTable.free`), then frozen ones, then 0 and 1.
 """
 
+import os
+
 import numpy as np
 import pytensor.tensor as pt
 
@@ -18,20 +20,33 @@ __all__ = ["ParameterTable", "unique_names"]
 
 def unique_names(models):
     """``[(name, parameter, model)]`` for every distinct parameter of ``models``, named
-    ``"<model>.<parameter>"`` (``_2``, ``_3``, ... appended where a name repeats)."""
-    out, seen, names = [], set(), set()
+    ``"<model>.<parameter>"`` (``_2``, ``_3``, ... appended where a name repeats).
+
+    A parameter shared by several models (linked, e.g. by `per_dataset`) is named after the common
+    start of their names when there is one (``crab-run1``, ``crab-run2`` -> ``crab.beta``).
+    """
+    owners, order = {}, []
     for model in models:
         for par in model.parameters:
-            if id(par) in seen:
-                continue
-            seen.add(id(par))
-            name = f"{model.name}.{par.name}"
-            k = 2
-            while name in names:
-                name = f"{model.name}.{par.name}_{k}"
-                k += 1
-            names.add(name)
-            out.append((name, par, model))
+            if id(par) not in owners:
+                owners[id(par)] = (par, [])
+                order.append(id(par))
+            if model not in owners[id(par)][1]:
+                owners[id(par)][1].append(model)
+    out, names = [], set()
+    for key in order:
+        par, models_of = owners[key]
+        base = models_of[0].name
+        if len(models_of) > 1:
+            common = os.path.commonprefix([m.name for m in models_of]).rstrip("-_. ")
+            base = common or base
+        name = f"{base}.{par.name}"
+        k = 2
+        while name in names:
+            name = f"{base}.{par.name}_{k}"
+            k += 1
+        names.add(name)
+        out.append((name, par, models_of[0]))
     return out
 
 

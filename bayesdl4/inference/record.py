@@ -33,12 +33,20 @@ def _checksum(filename, size, mtime_ns):
 
 
 def data_checksums(datasets):
-    """sha256 of every file each dataset was read from (``dataset.meta['filenames']``)."""
+    """sha256 of every file each dataset was read from, taken when it was read, and a mark for
+    each dataset changed in memory since (`bayesdl4.io.provenance.recorded_checksums`).
+
+    Files listed in ``dataset.meta['filenames']`` by a reader that records no checksum are
+    hashed now.
+    """
+    from ..io.provenance import recorded_checksums
+
     out = {}
     for dataset in datasets:
+        out.update(recorded_checksums(dataset))
         for filename in dataset.meta.get("filenames", ()):
-            if os.path.exists(filename):  # recomputed whenever the file's size or mtime changes
-                stat = os.stat(filename)
+            if str(filename) not in out and os.path.exists(filename):
+                stat = os.stat(filename)  # recomputed whenever the file's size or mtime changes
                 out[str(filename)] = _checksum(str(filename), stat.st_size, stat.st_mtime_ns)
     return out
 

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import xarray as xr
 
-from ..compiled import single_blas_thread
+from ..compiled import NOGIL_NUMBA, single_blas_thread
 from ..errors import InferenceError
 from .density import model_functions
 from .model import as_model
@@ -62,7 +62,8 @@ def sample(datasets, draws=1000, tune=1000, chains=4, random_seed=None, nuts_sam
     t0 = time.perf_counter()
     model, info = as_model(datasets, granularity=granularity)
     functions = model_functions(model)
-    start = functions.density(jacobian=True)(functions.x0)
+    # the start check compiles the function the sampler will use (nutpie: the GIL-free mode)
+    start = functions.density(jacobian=True, mode=NOGIL_NUMBA if nuts_sampler == "nutpie" else None)(functions.x0)
     if not np.isfinite(start[0]):
         raise InferenceError("the log density is not finite at the starting values; check that each start "
                              "value lies inside its prior and that the models predict positive counts")

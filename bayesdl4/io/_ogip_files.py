@@ -15,6 +15,7 @@ from astropy.table import Table
 from ..errors import DataFormatError, GeometryMismatchError
 from ._fits import (
     bad_bins,
+    check_response_sums,
     column_unit,
     edge_columns,
     edges_axis,
@@ -46,7 +47,23 @@ def _ebounds_axis(hdul, path):
     return edges_axis(hdul["EBOUNDS"], "E_MIN", "E_MAX", "energy", path)
 
 
-def read_pha(filename, role="PHA file"):
+def _detchans(header, path, hdu_name, default=None):
+    """The ``DETCHANS`` keyword as an int (``default`` when absent); else `DataFormatError`."""
+    value = header.get("DETCHANS", default)
+    if value is None:
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() and not (
+        isinstance(value, float) and value.is_integer() and value >= 0
+    ):
+        raise DataFormatError(
+            f"{path}: HDU {hdu_name!r} keyword DETCHANS = {value!r} is not a whole number; it must "
+            "give the number of channels"
+        )
+    return int(float(text))
+
+
+def read_pha(filename, role="PHA file", checksum=False):
     """Contents of an OGIP PHA (or BKG) file as plain arrays.
 
     Returns
@@ -58,7 +75,7 @@ def read_pha(filename, role="PHA file"):
     """
     path = Path(filename)
     hint = "An OGIP PHA file holds its counts in a SPECTRUM extension."
-    with open_hdu(path, role, "SPECTRUM", hint) as (hdul, hdu):
+    with open_hdu(path, role, "SPECTRUM", hint, checksum) as (hdul, hdu):
         header = dict(hdu.header)
         obs_ids = [card.value for card in hdu.header.cards if card.keyword == "OBS_ID"]
         if len(obs_ids) > 1:  # stacked spectra repeat OBS_ID; astropy (and so gammapy) reads a list
@@ -85,8 +102,8 @@ def read_pha(filename, role="PHA file"):
                 f"{path}: SPECTRUM column COUNTS has negative or non-finite values in channels {bad}; "
                 "counts must be >= 0"
             )
-        detchans = header.get("DETCHANS")
-        if detchans is not None and int(detchans) != n:
+        detchans = _detchans(header, path, "SPECTRUM")
+        if detchans is not None and detchans != n:
             raise GeometryMismatchError(
                 f"{path}: SPECTRUM has {n} rows but DETCHANS = {detchans}; the file is inconsistent"
             )
@@ -129,7 +146,7 @@ def read_pha(filename, role="PHA file"):
     return out
 
 
-def read_arf(filename, role="ARF file"):
+def read_arf(filename, role="ARF file", checksum=False):
     """True energy axis (float64 edges) and effective area of an OGIP ARF.
 
     Returns
@@ -139,7 +156,7 @@ def read_arf(filename, role="ARF file"):
     """
     path = Path(filename)
     hint = "An OGIP ARF holds the effective area in a SPECRESP extension."
-    with open_hdu(path, role, "SPECRESP", hint) as (_, hdu):
+    with open_hdu(path, role, "SPECRESP", hint, checksum) as (_, hdu):
         axis = edges_axis(hdu, "ENERG_LO", "ENERG_HI", "energy_true", path)
         values = get_column(hdu, "SPECRESP", path).astype(np.float64)
         bad = bad_bins(values)
@@ -151,7 +168,7 @@ def read_arf(filename, role="ARF file"):
         return axis, u.Quantity(values, column_unit(hdu, "SPECRESP"))
 
 
-def read_rmf(filename, role="RMF file"):
+def read_rmf(filename, role="RMF file", checksum=False):
     """Redistribution matrix of an OGIP RMF.
 
     Returns
@@ -165,14 +182,14 @@ def read_rmf(filename, role="RMF file"):
     """
     path = Path(filename)
     hint = "An OGIP RMF holds a MATRIX extension."
-    with open_hdu(path, role, ("MATRIX", "SPECRESP MATRIX"), hint) as (hdul, hdu):
+    with open_hdu(path, role, ("MATRIX", "SPECRESP MATRIX"), hint, checksum) as (hdul, hdu):
         if "EBOUNDS" not in hdul:
             raise DataFormatError(
                 f"{path}: RMF has no EBOUNDS HDU (HDUs present: {hdu_names(hdul)})"
             )
         energy_axis = _ebounds_axis(hdul, path)
         axis_true = edges_axis(hdu, "ENERG_LO", "ENERG_HI", "energy_true", path)
-        detchans = int(hdu.header.get("DETCHANS", energy_axis.nbin))
+        detchans = _detchans(hdu.header, path, hdu.name, default=energy_axis.nbin)
         if detchans != energy_axis.nbin:
             raise GeometryMismatchError(
                 f"{path}: MATRIX DETCHANS = {detchans} but EBOUNDS has {energy_axis.nbin} channels"
@@ -219,6 +236,13 @@ def read_rmf(filename, role="RMF file"):
             raise DataFormatError(
                 f"{path}: MATRIX has negative or non-finite entries; the RMF is corrupt"
             )
+        edges = axis_true.edges
+        check_response_sums(
+            matrix.sum(axis=1),
+            path,
+            hdu.name,
+            lambda i: f"row {i[0]} (true energy {edges[i[0]]:.4g} to {edges[i[0] + 1]:.4g})",
+        )
     return axis_true, energy_axis, matrix
 
 

@@ -5,7 +5,7 @@ relative to the YAML file's folder::
 
     datasets:
     -   name: nHit-5
-        type: MapDataset                 # MapDataset, MapDatasetOnOff, SpectrumDataset, SpectrumDatasetOnOff
+        type: MapDataset                 # MapDataset, MapDatasetOnOff, SpectrumDataset(OnOff), FluxPointsDataset
         filename: nHit-5.fits.gz
     metadata: {creator: ..., date: ..., origin: ...}
     checksum: <md5 of the text above>    # optional; gammapy warns when it does not match
@@ -24,25 +24,27 @@ What gammapy 2.1 does, and what is done here:
   it); here ``mask_fit`` is kept for every dataset type.
 - A file name in the YAML is taken relative to the YAML's folder when it exists there, else as
   given (environment variables expanded), as gammapy.
-- Writing is all or nothing: every file is staged beside its target and renamed into place only
-  when all are written; existing files are replaced only with ``overwrite=True``.
+- Writing is all or nothing (`bayesdl4.utils.fileio.atomic_files`): every target is checked
+  first, every file is staged beside its target and renamed into place only when all are
+  written, and a failed rename puts back the files already replaced; existing files are replaced
+  only with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
+import functools
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from .. import __version__
 from ..errors import DataFileNotFoundError, DataFormatError
-from ..utils.fileio import check_overwrite
+from ..utils.fileio import check_overwrite, write_files
+from ._yaml import YAML_FORMAT, load_yaml
+from ._yaml import yaml_checksum as _checksum
 from .map_dataset import expand_path
 
 __all__ = [
@@ -54,17 +56,19 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# gammapy's YAML_FORMAT (gammapy.utils.scripts): the checksum is the md5 of text in this format
-YAML_FORMAT = dict(sort_keys=False, indent=4, width=80, default_flow_style=False)
-DATASET_TYPES = ("MapDataset", "MapDatasetOnOff", "SpectrumDataset", "SpectrumDatasetOnOff")
+DATASET_TYPES = (
+    "MapDataset", "MapDatasetOnOff", "SpectrumDataset", "SpectrumDatasetOnOff", "FluxPointsDataset"
+)
 SPECTRUM_FORMATS = ("gadf", "ogip")
 
 
 def _registry():
+    from ..datasets.flux_points_dataset import FluxPointsDataset
     from ..datasets.map import MapDataset, MapDatasetOnOff
     from ..datasets.spectrum import SpectrumDataset, SpectrumDatasetOnOff
 
     return {
+        "FluxPointsDataset": FluxPointsDataset,
         "MapDataset": MapDataset,
         "MapDatasetOnOff": MapDatasetOnOff,
         "SpectrumDataset": SpectrumDataset,
@@ -72,28 +76,9 @@ def _registry():
     }
 
 
-def _checksum(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
-
-
 def _with_checksum(text: str) -> str:
     """``text`` plus gammapy's ``checksum:`` line (md5 of ``text``), so gammapy reads it silently."""
     return text + yaml.safe_dump({"checksum": _checksum(text)}, **YAML_FORMAT)
-
-
-def _load_yaml(path: Path, role: str) -> dict:
-    if not path.exists():
-        raise DataFileNotFoundError(f"{path}: {role} not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise DataFormatError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise DataFormatError(f"{path}: a {role} must be a YAML mapping, got {type(data).__name__}")
-    checksum = data.pop("checksum", None)
-    if checksum is not None and _checksum(yaml.safe_dump(data, **YAML_FORMAT)) != checksum:
-        log.warning("%s: checksum does not match the content (edited by hand?)", path)
-    return data
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -136,7 +121,7 @@ def read_datasets(filename, filename_models=None):
     from ..io.spectrum import read_spectrum_dataset
 
     path = expand_path(filename)
-    data = _load_yaml(path, "datasets file")
+    data = load_yaml(path, "datasets file")
     entries = data.get("datasets")
     if not isinstance(entries, list):
         hint = (
@@ -161,7 +146,11 @@ def read_datasets(filename, filename_models=None):
             )
         file = _resolve(entry["filename"], path.parent, path, name)
         cls = registry[kind]
-        if kind.startswith("Map"):
+        if kind == "FluxPointsDataset":
+            from .flux_points import read_flux_points_dataset
+
+            dataset = read_flux_points_dataset(file, name=name, dataset_class=cls)
+        elif kind.startswith("Map"):
             dataset = read_map_dataset(file, name=name, dataset_class=cls)
         else:
             dataset = read_spectrum_dataset(file, name=name, dataset_class=cls)
@@ -212,15 +201,23 @@ def _datasets_yaml(datasets, filenames) -> str:
     return _with_checksum(yaml.safe_dump(data, **YAML_FORMAT))
 
 
-def _write_dataset(dataset, path: Path, spectrum_format) -> list[Path]:
-    """Write one dataset into the staging folder; returns the files written."""
+def _dataset_hdulists(dataset, path: Path, spectrum_format) -> dict:
+    """``{target: HDUList}`` of one dataset's files (OGIP spectra have three companions)."""
+    if dataset.tag == "FluxPointsDataset":
+        from .flux_points import flux_points_dataset_to_hdulist
+
+        return {path: flux_points_dataset_to_hdulist(dataset)}
     if dataset.tag.startswith("Map"):
-        from .map_dataset import write_map_dataset
+        from .map_dataset import map_dataset_to_hdulist
 
-        return [write_map_dataset(dataset, path)]
-    from .spectrum import write_spectrum_dataset
+        return {path: map_dataset_to_hdulist(dataset)}
+    if spectrum_format == "ogip":
+        from .ogip import ogip_hdulists
 
-    return [Path(p) for p in write_spectrum_dataset(dataset, path, format=spectrum_format)]
+        return ogip_hdulists(dataset, path)
+    from .gadf_region import spectrum_dataset_to_gadf_hdulist
+
+    return {path: spectrum_dataset_to_gadf_hdulist(dataset)}
 
 
 def write_datasets(
@@ -281,38 +278,21 @@ def write_datasets(
     for target in _targets(datasets, filenames, folder, spectrum_format) + list(texts):
         check_overwrite(target, overwrite)
 
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bayesdl4-datasets-", dir=folder))
-    side_temps = []
-    try:
-        staged = {}  # target -> staged file
-        for dataset, name in zip(datasets, filenames, strict=True):
-            for file in _write_dataset(dataset, staging / name, spectrum_format):
-                staged[folder / file.name] = file
-        for target, text in texts.items():
-            if target in staged:
-                raise DataFormatError(f"{target}: a dataset file and a YAML file share this name")
-            if target.parent.resolve() == folder.resolve():
-                tmp = staging / target.name
-            else:  # stage beside its own target so the final rename stays on one file system
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-                os.close(fd)
-                tmp = Path(name)
-                side_temps.append(tmp)
-            tmp.write_text(text)
-            staged[target] = tmp
-        for target in staged:
-            check_overwrite(target, overwrite)
-        for target, tmp in staged.items():
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        for tmp in side_temps:
-            if tmp.exists():
-                tmp.unlink()
+    writers = {}
+    for dataset, name in zip(datasets, filenames, strict=True):
+        for target, hdulist in _dataset_hdulists(dataset, folder / name, spectrum_format).items():
+            writers[target] = hdulist.writeto
+    for target, text in texts.items():
+        if target in writers:
+            raise DataFormatError(f"{target}: a dataset file and a YAML file share this name")
+        writers[target] = functools.partial(_write_text, text=text)
+    staged = write_files(writers, overwrite=overwrite)
     data_files = [p for p in staged if p not in texts]
     return {"datasets": yaml_path, "data": data_files, "models": models_path}
+
+
+def _write_text(path, text):
+    Path(path).write_text(text)
 
 
 def _targets(datasets, filenames, folder, spectrum_format) -> list[Path]:
@@ -321,7 +301,7 @@ def _targets(datasets, filenames, folder, spectrum_format) -> list[Path]:
 
     out = []
     for dataset, name in zip(datasets, filenames, strict=True):
-        if spectrum_format == "ogip" and not dataset.tag.startswith("Map"):
+        if spectrum_format == "ogip" and dataset.tag.startswith("Spectrum"):
             out += list(ogip_filenames(folder / name).values())
         else:
             out.append(folder / name)

@@ -26,6 +26,7 @@ from astropy.table import Table
 from ..errors import DataFormatError, GeometryMismatchError
 from ..maps import MapAxis, WcsGeom, WcsNDMap
 from ..utils.fileio import atomic_path
+from ._fits import check_response_sums, read_fits
 from .gadf_maps import _describe, _get_hdu, _hdu_names, map_to_hdulist, read_map_hdu
 
 __all__ = [
@@ -47,12 +48,7 @@ def _classes():
 
 
 def _open(filename):
-    try:
-        return fits.open(filename, memmap=False)
-    except FileNotFoundError as exc:
-        raise DataFormatError(f"{filename}: file not found") from exc
-    except OSError as exc:
-        raise DataFormatError(f"{filename}: not a readable FITS file ({exc})") from exc
+    return read_fits(filename, "IRF map file")
 
 
 # reading -----------------------------------------------------------------------------------
@@ -121,10 +117,32 @@ def irf_map_from_hdulist(hdulist, cls=None, hdu=None, exposure_hdu=None, format=
                 "map, not a kernel map: read it with EDispMap.read (then to_edisp_kernel_map)"
             )
     where = f"{source}, HDU {name!r}"
+    if output in (EDispKernelMap, EDispMap):
+        _check_edisp_sums(irf_map, source, name)
     try:
         return output(irf_map, exposure_map=exposure_map, source=where)
     except GeometryMismatchError as exc:
         raise DataFormatError(f"{where}: {exc}") from exc
+
+
+def _check_edisp_sums(edisp_map, source, hdu_name):
+    """Each true-energy row of an EDISP map (kernel: sum over reco bins; migra: integral of the
+    density) must sum to at most 1 (`check_response_sums`), in every sky pixel."""
+    first, energy_true = edisp_map.geom.axes[0], edisp_map.geom.axes[1]
+    data = np.asarray(edisp_map.data, dtype=float)  # (n_true, n_first, ny, nx)
+    if first.name == "migra":
+        width = first.bin_width.to_value("").reshape((1, -1) + (1,) * (data.ndim - 2))
+        sums = np.sum(data * width, axis=1)
+    else:
+        sums = np.sum(data, axis=1)
+    edges = energy_true.edges
+
+    def describe(i):
+        pixel = f" at pixel (x={i[-1]}, y={i[-2]})" if len(i) > 2 else ""
+        kind = "migra integral" if first.name == "migra" else "row"
+        return f"the {kind} of true-energy bin {i[0]} ({edges[i[0]]:.4g} to {edges[i[0] + 1]:.4g}){pixel}"
+
+    check_response_sums(sums, source, hdu_name, describe)
 
 
 def psf_map_from_gtpsf_hdulist(hdulist):

@@ -30,6 +30,7 @@ from ..maps.axes import MapAxis
 from ..maps.wcs import WcsGeom, _parse_wcsshape
 from ..maps.wcsmap import WcsNDMap
 from ..utils.fileio import atomic_path
+from ._fits import read_fits
 
 __all__ = [
     "read_map",
@@ -353,13 +354,7 @@ def _read_sparse(hdu, geom, where):
 
 def read_map(filename, hdu=None, hdu_bands=None) -> WcsNDMap:
     """Read a WCS map from a FITS file (see `read_map_hdu`)."""
-    try:
-        hdulist = fits.open(filename, memmap=False)
-    except FileNotFoundError as exc:
-        raise DataFormatError(f"{filename}: file not found") from exc
-    except OSError as exc:
-        raise DataFormatError(f"{filename}: not a readable FITS file ({exc})") from exc
-    with hdulist:
+    with read_fits(filename, "map file") as hdulist:
         return read_map_hdu(hdulist, hdu=hdu, hdu_bands=hdu_bands)
 
 

@@ -31,6 +31,8 @@ from ..irf import EDispKernel
 from ..maps import MapAxis, RegionGeom, RegionNDMap
 from ._fits import (
     bad_bins,
+    check_header_text,
+    check_response_sums,
     column_unit,
     get_column,
     get_hdu,
@@ -41,6 +43,7 @@ from ._fits import (
     table_hdu,
     write_hdulists,
 )
+from .provenance import record_read
 
 __all__ = [
     "open_fits",
@@ -369,6 +372,11 @@ def spectrum_dataset_to_gadf_hdulist(dataset):
         raise DataFormatError(
             f"dataset {dataset.name!r}: cannot write a spectrum dataset without counts"
         )
+    check_header_text(
+        dataset.name,
+        "dataset name",
+        "it is written as the NAME keyword: rename the dataset (dataset.name = ...) before writing",
+    )
     primary = fits.PrimaryHDU()
     primary.header["NAME"] = dataset.name
     if dataset.livetime is not None:
@@ -469,6 +477,12 @@ def spectrum_dataset_from_gadf_hdulist(hdulist, path, name=None, dataset_class=N
                 exp_true  # one true-energy axis per dataset (float64 edges, as the ARF's in OGIP)
             )
         matrix = edisp_map.data.reshape(true.nbin, reco.nbin).astype(float)
+        check_response_sums(
+            matrix.sum(axis=1),
+            path,
+            "EDISP",
+            lambda i: f"true-energy bin {i[0]} ({true.edges[i[0]]:.4g} to {true.edges[i[0] + 1]:.4g})",
+        )
         try:
             kwargs["edisp"] = EDispKernel((true, energy_axis), matrix)
         except (DataFormatError, GeometryMismatchError) as exc:
@@ -497,7 +511,20 @@ def spectrum_dataset_from_gadf_hdulist(hdulist, path, name=None, dataset_class=N
         for key in ("ACCEPTANCE", "ACCEPTANCE_OFF"):
             if key in hdulist:
                 kwargs[key.lower()] = RegionNDMap(counts.geom, read_checked(key).data)
+                _check_no_zero_in_safe_bins(kwargs[key.lower()], kwargs.get("mask_safe"), key, path)
     return _build_dataset(cls, kwargs, path)
+
+
+def _check_no_zero_in_safe_bins(acceptance, mask_safe, key, path):
+    """A zero acceptance makes alpha 0 or undefined: the bin would drop out of WStat silently."""
+    safe = np.ones(acceptance.data.shape, bool) if mask_safe is None else mask_safe.data
+    zero = np.flatnonzero((np.asarray(acceptance.data) == 0) & np.asarray(safe, bool))
+    if zero.size:
+        raise DataFormatError(
+            f"{path}: HDU {key!r} is 0 in bins {zero[:10].tolist()}, which MASK_SAFE marks as "
+            "safe; alpha = ACCEPTANCE / ACCEPTANCE_OFF would be 0 or undefined and these bins "
+            "would drop out of the statistic. Fix the acceptance or mask those bins"
+        )
 
 
 def _pick_class(dataset_class, is_onoff, path, why):
@@ -525,17 +552,21 @@ def _build_dataset(cls, kwargs, path):
         raise type(exc)(f"{path}: {exc}") from exc
 
 
-def read_gadf_spectrum(filename, name=None, dataset_class=None):
-    """Read a spectrum dataset written in gammapy's GADF region layout (one FITS file)."""
+def read_gadf_spectrum(filename, name=None, dataset_class=None, checksum=False):
+    """Read a spectrum dataset written in gammapy's GADF region layout (one FITS file).
+
+    ``checksum``: verify the ``CHECKSUM`` / ``DATASUM`` keywords of every HDU that has them.
+    """
     path = Path(filename)
-    with open_fits(path, "spectrum dataset file") as hdulist:
+    with open_fits(path, "spectrum dataset file", checksum=checksum) as hdulist:
         if "COUNTS" not in hdulist:
             raise DataFormatError(
                 f"{path}: no 'COUNTS' HDU (HDUs present: {hdu_names(hdulist)}); not a GADF spectrum dataset"
             )
-        return spectrum_dataset_from_gadf_hdulist(
+        dataset = spectrum_dataset_from_gadf_hdulist(
             hdulist, path, name=name, dataset_class=dataset_class
         )
+    return record_read(dataset, [path])
 
 
 def write_gadf_spectrum(dataset, filename, overwrite=False):

@@ -36,8 +36,10 @@ from astropy.table import Table
 from .. import __version__
 from ..errors import DataFileNotFoundError, DataFormatError, GeometryMismatchError
 from ..utils.fileio import atomic_path, check_overwrite
+from ._fits import check_header_text, read_fits, with_gti_reference
 from .gadf_irf import irf_map_from_hdulist, irf_map_to_hdulist, read_edisp_map, read_psf_map
 from .gadf_maps import map_to_hdulist, read_map, read_map_hdu
+from .provenance import record_read
 
 __all__ = [
     "map_dataset_to_hdulist",
@@ -87,18 +89,17 @@ def expand_path(filename) -> Path:
 
 
 def _open(path, role, load=False):
-    """Open a FITS file; ``load`` reads every HDU's data in file order (for gzip files random
-    access re-decompresses from the start: in-order reading is several times faster)."""
-    try:
-        hdulist = fits.open(path, memmap=False)
-        if load:
+    """Open a FITS file checked to be complete (`bayesdl4.io._fits.read_fits`); ``load`` reads
+    every HDU's data in file order."""
+    hdulist = read_fits(path, role)
+    if load:
+        try:
             for hdu in hdulist:
                 hdu.data  # noqa: B018 - loads and caches the data
-        return hdulist
-    except FileNotFoundError as exc:
-        raise DataFileNotFoundError(f"{path}: {role} not found") from exc
-    except OSError as exc:
-        raise DataFormatError(f"{path}: not a readable FITS file ({exc})") from exc
+        except Exception as exc:  # astropy: ValueError, TypeError, OSError on corrupt data
+            hdulist.close()
+            raise DataFormatError(f"{path}: HDU {hdu.name!r} has unreadable data ({exc})") from exc
+    return hdulist
 
 
 def _source(hdulist) -> str:
@@ -117,12 +118,20 @@ def map_dataset_to_hdulist(dataset) -> fits.HDUList:
     """HDU list of a `MapDataset` / `MapDatasetOnOff` as gammapy 2.1's ``to_hdulist``."""
     _, MapDatasetOnOff = _classes()
     is_onoff = isinstance(dataset, MapDatasetOnOff)
+    check_header_text(
+        dataset.name,
+        "dataset name",
+        "it is written as the NAME keyword: rename the dataset (dataset.name = ...) before writing",
+    )
     primary = fits.PrimaryHDU()
     header = primary.header
     header["NAME"] = dataset.name
     for key, value in (dataset.meta or {}).items():
         keyword = str(key).upper()
         if keyword in _STRUCTURAL or len(keyword) > 8 or not keyword.isascii():
+            continue
+        if isinstance(value, str) and not all(32 <= ord(c) < 127 for c in value):
+            log.warning("dataset %r: meta[%r] is not printable ASCII; not written", dataset.name, key)
             continue
         if isinstance(value, str | bool | int | float | np.integer | np.floating):
             header[keyword] = value
@@ -159,7 +168,7 @@ def map_dataset_to_hdulist(dataset) -> fits.HDUList:
 
 
 def _table_hdu(table, name) -> fits.BinTableHDU:
-    table = Table(table)
+    table = with_gti_reference(table) if name == "GTI" else Table(table)
     table.meta.pop("EXTNAME", None)
     hdu = fits.table_to_hdu(table)
     hdu.name = name
@@ -295,7 +304,8 @@ def read_map_dataset(filename, name=None, dataset_class=None):
     """
     path = expand_path(filename)
     with _open(path, "map dataset file", load=True) as hdulist:
-        return map_dataset_from_hdulist(hdulist, name=name, dataset_class=dataset_class)
+        dataset = map_dataset_from_hdulist(hdulist, name=name, dataset_class=dataset_class)
+    return record_read(dataset, [path])
 
 
 # ---------------------------------------------------------------------------------------- assembling
@@ -356,13 +366,15 @@ def read_map_dataset_from_cubes(
         axis = exposure_map.geom.axes[0].copy(name="energy_true")
         exposure_map = exposure_map.copy(geom=exposure_map.geom.to_image().to_cube([axis]))
     background_map = None if background is None else _read_cube(background, "background")
+    psf_path = edisp_path = None
     if psf is not None and not hasattr(psf, "psf_map"):
         psf_path = expand_path(psf)
         if not psf_path.exists():
             raise DataFileNotFoundError(f"{psf_path}: PSF file not found")
         psf = read_psf_map(psf_path, format="gtpsf" if _is_gtpsf(psf_path) else "gadf")
     if edisp is not None and not hasattr(edisp, "edisp_map"):
-        edisp = read_edisp_map(expand_path(edisp))
+        edisp_path = expand_path(edisp)
+        edisp = read_edisp_map(edisp_path)
     gti_table = None
     if gti:
         with _open(counts_path, "counts file") as hdulist:
@@ -377,8 +389,9 @@ def read_map_dataset_from_cubes(
         gti=gti_table,
         name=name or _stem(counts_path),
     )
+    files = [counts_path, exposure, background, psf_path, edisp_path]
     try:
-        return MapDataset(**kwargs)
+        return record_read(MapDataset(**kwargs), [expand_path(f) for f in files if f is not None])
     except (DataFormatError, GeometryMismatchError) as exc:
         attribute = getattr(exc, "attribute", None)
         files = {"counts": counts_path, "exposure": exposure, "background": background}

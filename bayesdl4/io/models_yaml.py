@@ -15,11 +15,17 @@ Layout (what gammapy's ``Models.write`` produces and reads)::
     -   type: FoVBackgroundModel
         datasets_names: [dataset-name]
         spectral: {...}
+    -   name: hess-energy-scale        # bayesdl4's nuisance models (EffectiveAreaScaleModel alike)
+        type: EnergyScaleModel
+        datasets_names: [hess-run1, hess-run2]
+        parameters: [{name: z, value: 0.0, prior: {type: GaussianPrior, ...}}]
     covariance: file.dat                 # ignored here
     metadata: {creator: ..., date: ..., origin: ...}
 
 Parameters left out take the class defaults (gammapy writes only what differs). Parameters with
-the same ``link`` label are one `Parameter` object. Spatial and temporal components, which this
+the same ``link`` label are one `Parameter` object. A `PopulationPrior` is written in full in each
+member's ``prior:`` entry (``{type: PopulationPrior, name, distribution, centered, mu, sigma}``);
+on reading, the members naming one population share one object. Spatial and temporal components, which this
 package does not model yet, are kept as raw dicts (``SkyModel.spatial_dict`` /
 ``SkyModel.temporal_dict``) and written back unchanged.
 """
@@ -34,9 +40,12 @@ import yaml
 from .. import __version__
 from ..errors import DataFormatError, ModelError
 from ..models.background import FoVBackgroundModel
+from ..models.nuisance import EffectiveAreaScaleModel, EnergyScaleModel, NuisanceModel
+from ..models.population import PopulationPrior
 from ..models.sky import Models, SkyModel
 from ..models.spectral import spectral_model_from_dict
 from ..utils.fileio import atomic_path
+from ._yaml import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +72,17 @@ def read_models(filename):
     YAML file's folder when they exist there.
     """
     path = Path(os.path.expandvars(str(filename))).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{filename}: models file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise DataFormatError(f"{path}: not valid YAML ({exc})") from exc
-    return models_from_dict(data, filename=path)
+    return models_from_dict(load_yaml(path, "models file"), filename=path)
 
 
 def models_from_dict(data, filename=None):
     """`Models` from the parsed YAML dict; ``filename`` names the file in error messages."""
     where = str(filename) if filename is not None else "<dict>"
     if not isinstance(data, dict) or not isinstance(data.get("components"), list):
-        raise DataFormatError(f"{where}: a models file needs a top-level 'components' list")
+        found = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise DataFormatError(
+            f"{where}: a models file needs a top-level 'components' list; found {found}"
+        )
     base_dir = Path(filename).parent if filename is not None else None
     links = {}
     models = []
@@ -90,6 +96,12 @@ def models_from_dict(data, filename=None):
             models.append(_component_from_dict(component, links))
         except ModelError as exc:
             raise ModelError(f"{where}: {label}: {exc}") from exc
+        except (AttributeError, TypeError, KeyError) as exc:  # an entry of the wrong YAML type
+            raise ModelError(
+                f"{where}: {label} does not have the structure of a gammapy models file ({exc!r}); "
+                "compare it with a file written by Models.write"
+            ) from exc
+    _unify_populations(models, where)
     if "covariance" in data:
         log.info(
             "%s: covariance file %r is not read (errors come from the parameters)",
@@ -100,6 +112,25 @@ def models_from_dict(data, filename=None):
         return Models(models)
     except ModelError as exc:
         raise ModelError(f"{where}: {exc}") from exc
+
+
+def _unify_populations(models, where):
+    """Members naming one population share one `PopulationPrior` object (each member's entry
+    repeats the definition); two definitions of one name that differ raise `ModelError`."""
+    populations = {}
+    for model in models:
+        for par in model.parameters:
+            prior = par.prior
+            if not isinstance(prior, PopulationPrior):
+                continue
+            first = populations.setdefault(prior.name, (prior, model.name, par.name))
+            if first[0].structure_key() != prior.structure_key():
+                raise ModelError(
+                    f"{where}: PopulationPrior {prior.name!r} is defined differently in model "
+                    f"{first[1]!r} parameter {first[2]!r} ({first[0]!r}) and in model {model.name!r} "
+                    f"parameter {par.name!r} ({prior!r}); one population has one definition"
+                )
+            par.prior = first[0]
 
 
 def _component_from_dict(data, links):
@@ -115,9 +146,14 @@ def _component_from_dict(data, links):
         spectral = data.get("spectral")
         spectral_model = None if spectral is None else spectral_model_from_dict(spectral, links)
         return FoVBackgroundModel(names[0], spectral_model, data.get("spatial"))
-    raise ModelError(
-        f"component type {kind!r} is not supported yet; supported: ['SkyModel', 'FoVBackgroundModel']"
-    )
+    for cls in _NUISANCE_MODELS:
+        if kind in cls.tag:
+            return cls.from_dict(data, links)
+    supported = ["SkyModel", "FoVBackgroundModel", *(cls.tag[0] for cls in _NUISANCE_MODELS)]
+    raise ModelError(f"component type {kind!r} is not supported yet; supported: {supported}")
+
+
+_NUISANCE_MODELS = (EnergyScaleModel, EffectiveAreaScaleModel)
 
 
 def _sky_model_from_dict(data, links):
@@ -151,6 +187,11 @@ def _spatial_from_dict(data, name, links):
     """(spatial model, None) when a spatial model class reads it, else (None, raw dict)."""
     if data is None:
         return None, None
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"SkyModel {name!r}: 'spatial' must be a mapping such as {{type: PointSpatialModel, "
+            f"frame: icrs, parameters: [...]}}, got {type(data).__name__} {data!r}"
+        )
     try:
         from ..models import spatial as spatial_module
     except ImportError:
@@ -195,6 +236,9 @@ def models_to_dict(models):
     # (Parameter, its YAML entry) pairs over all components, in order
     pairs = []
     for model, data in zip(models, components, strict=True):
+        if isinstance(model, NuisanceModel):
+            pairs += list(zip(model.parameters, data["parameters"], strict=True))
+            continue
         entries = list(_parameter_dicts(data["spectral"]))
         pairs += list(zip(model.spectral_model.parameters, entries, strict=True))
         if getattr(model, "spatial_model", None) is not None:
@@ -218,7 +262,7 @@ def models_to_dict(models):
 
 
 def _component_to_dict(model):
-    if isinstance(model, FoVBackgroundModel):
+    if isinstance(model, FoVBackgroundModel | NuisanceModel):
         return model.to_dict()
     if not isinstance(model, SkyModel):
         raise ModelError(

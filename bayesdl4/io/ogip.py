@@ -35,7 +35,7 @@ from astropy.io import fits
 from ..errors import DataFileNotFoundError, DataFormatError, GeometryMismatchError
 from ..irf import EDispKernel
 from ..maps import RegionGeom, RegionNDMap
-from ._fits import write_hdulists
+from ._fits import check_header_text, write_hdulists
 from ._ogip_files import (
     arf_hdulist,
     pha_hdulist,
@@ -46,6 +46,7 @@ from ._ogip_files import (
     spectrum_header,
 )
 from .gadf_region import _build_dataset, _pick_class
+from .provenance import record_read
 
 __all__ = [
     "ogip_filenames",
@@ -109,7 +110,7 @@ def _referenced_file(pha_path, header, keyword, required):
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def read_ogip_spectrum(filename, name=None, dataset_class=None):
+def read_ogip_spectrum(filename, name=None, dataset_class=None, checksum=False):
     """Read an OGIP PHA file and the BKG, ARF and RMF files it references.
 
     Parameters
@@ -121,13 +122,15 @@ def read_ogip_spectrum(filename, name=None, dataset_class=None):
         stacked PHA with repeated OBS_ID keywords gets ``str(list_of_ids)``, gammapy's name for it.
     dataset_class : type, optional
         The class ``read`` was called on. A `SpectrumDatasetOnOff` (subclass) needs a BACKFILE.
+    checksum : bool
+        Verify the ``CHECKSUM`` / ``DATASUM`` keywords of every HDU of the four files that has them.
 
     Returns
     -------
     dataset : `SpectrumDatasetOnOff` if the PHA has a BACKFILE, else `SpectrumDataset`.
     """
     path = Path(filename)
-    pha = read_pha(path, "PHA file")
+    pha = read_pha(path, "PHA file", checksum)
     header = pha["header"]
     n = pha["counts"].size
 
@@ -146,17 +149,20 @@ def read_ogip_spectrum(filename, name=None, dataset_class=None):
         raise DataFormatError(
             f"{path}: EXPOSURE keyword {header['EXPOSURE']!r} is not a number"
         ) from exc
-    if not np.isfinite(livetime_s) or livetime_s < 0:
+    if not np.isfinite(livetime_s) or livetime_s <= 0:
         raise DataFormatError(
-            f"{path}: EXPOSURE keyword is {livetime_s} s; it must be finite and >= 0"
+            f"{path}: EXPOSURE keyword is {livetime_s} s; it must be finite and > 0 (the exposure "
+            "is ARF x EXPOSURE, so 0 predicts no counts at all)"
         )
     livetime = livetime_s * u.s
 
-    energy_true, specresp = read_arf(arf_path, f"ARF file (ANCRFILE of {path.name})")
+    energy_true, specresp = read_arf(arf_path, f"ARF file (ANCRFILE of {path.name})", checksum)
 
     edisp_parts = None
     if rmf_path is not None:
-        rmf_true, rmf_reco, matrix = read_rmf(rmf_path, f"RMF file (RESPFILE of {path.name})")
+        rmf_true, rmf_reco, matrix = read_rmf(
+            rmf_path, f"RMF file (RESPFILE of {path.name})", checksum
+        )
         if rmf_reco.nbin != n:
             raise GeometryMismatchError(
                 f"{path} has {n} channels but its RMF {rmf_path} has {rmf_reco.nbin} (DETCHANS/EBOUNDS); "
@@ -207,7 +213,7 @@ def read_ogip_spectrum(filename, name=None, dataset_class=None):
     ]
 
     if bkg_path is not None:
-        bkg = read_pha(bkg_path, f"BKG file (BACKFILE of {path.name})")
+        bkg = read_pha(bkg_path, f"BKG file (BACKFILE of {path.name})", checksum)
         if bkg["counts"].size != n:
             raise GeometryMismatchError(
                 f"{path} has {n} channels but its BKG file {bkg_path} has {bkg['counts'].size}; "
@@ -217,6 +223,16 @@ def read_ogip_spectrum(filename, name=None, dataset_class=None):
             energy_axis, rtol=1e-5
         ):
             raise GeometryMismatchError(f"EBOUNDS of {path} and of its BKG file {bkg_path} differ")
+        safe = pha["quality"] == 0
+        for values, file in ((bkg["backscal"], bkg_path), (pha["backscal"], path)):
+            zero = np.flatnonzero(safe & (values == 0))
+            if zero.size:
+                raise DataFormatError(
+                    f"{file}: BACKSCAL is 0 in channels {zero[:10].tolist()}, which the QUALITY "
+                    f"column of {path.name} marks as good; alpha = BACKSCAL_on / BACKSCAL_off would "
+                    "be 0 or undefined and these channels would drop out of the statistic. Fix "
+                    "BACKSCAL or set QUALITY = 1 in those channels"
+                )
         geom_off = RegionGeom(bkg["region"], [energy_axis], bkg["wcs"])
         kwargs["counts_off"] = RegionNDMap(geom_off, bkg["counts"])
         kwargs["acceptance"] = RegionNDMap(geom, pha["backscal"])
@@ -224,7 +240,8 @@ def read_ogip_spectrum(filename, name=None, dataset_class=None):
     elif pha["background"] is not None:
         kwargs["background"] = RegionNDMap(geom, pha["background"])
 
-    return _build_dataset(cls, kwargs, path)
+    dataset = _build_dataset(cls, kwargs, path)
+    return record_read(dataset, [path, bkg_path, arf_path, rmf_path])
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -234,6 +251,16 @@ def ogip_hdulists(dataset, filename):
 
     if dataset.counts is None:
         raise DataFormatError(f"dataset {dataset.name!r}: cannot write OGIP without counts")
+    check_header_text(
+        dataset.name,
+        "dataset name",
+        f"it is written as the OBS_ID keyword of {filename}: rename the dataset "
+        "(dataset.name = ...) before writing",
+    )
+    for key in ("telescop", "instrume"):
+        check_header_text(
+            (dataset.meta or {}).get(key, ""), f"meta[{key!r}]", f"change it before writing {filename}"
+        )
     if dataset.exposure is None:
         raise DataFormatError(
             f"dataset {dataset.name!r}: OGIP needs an exposure (the ARF); set dataset.exposure or write format='gadf'"
@@ -246,6 +273,12 @@ def ogip_hdulists(dataset, filename):
     is_onoff = isinstance(dataset, SpectrumDatasetOnOff) and dataset.counts_off is not None
     if not is_onoff:
         names["bkg"] = None
+        log.warning(
+            "dataset %r has no OFF counts: its OGIP files have no BACKFILE, and gammapy 2.1 reads "
+            "them as an ON/OFF dataset without OFF counts that it cannot evaluate (bayesdl4 reads "
+            "them); write format='gadf' for files gammapy uses",
+            dataset.name,
+        )
     if dataset.edisp is None:
         names["rmf"] = None
     if dataset.livetime is not None:

@@ -35,7 +35,7 @@ def detect_spectrum_format(filename):
         )
 
 
-def read_spectrum_dataset(filename, name=None, format=None, dataset_class=None):
+def read_spectrum_dataset(filename, name=None, format=None, dataset_class=None, checksum=False):
     """Read a spectrum dataset from an OGIP PHA file (with its BKG/ARF/RMF) or a GADF region-layout file.
 
     Parameters
@@ -49,6 +49,9 @@ def read_spectrum_dataset(filename, name=None, format=None, dataset_class=None):
         The class ``read`` was called on. The class returned matches the file: `SpectrumDatasetOnOff` when
         it holds OFF counts (OGIP ``BACKFILE``, GADF ``COUNTS_OFF``), else `SpectrumDataset`. Asking
         `SpectrumDatasetOnOff` for a file without OFF counts raises `DataFormatError`.
+    checksum : bool
+        Verify the ``CHECKSUM`` / ``DATASUM`` keywords of every HDU that has them (as gammapy's
+        ``checksum=True``); a mismatch raises `DataFormatError` naming the file and HDU.
 
     Returns
     -------
@@ -57,9 +60,13 @@ def read_spectrum_dataset(filename, name=None, format=None, dataset_class=None):
     if format is None:
         format = detect_spectrum_format(filename)
     if format == "ogip":
-        return read_ogip_spectrum(filename, name=name, dataset_class=dataset_class)
+        return read_ogip_spectrum(
+            filename, name=name, dataset_class=dataset_class, checksum=checksum
+        )
     if format == "gadf":
-        return read_gadf_spectrum(filename, name=name, dataset_class=dataset_class)
+        return read_gadf_spectrum(
+            filename, name=name, dataset_class=dataset_class, checksum=checksum
+        )
     raise DataFormatError(
         f"{filename}: unknown spectrum format {format!r}; use one of {FORMATS} or None"
     )

@@ -12,6 +12,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 
 from ..errors import DataFormatError, GeometryMismatchError
+from ..io import registry
 from ..maps import MapAxis, WcsGeom, WcsNDMap
 
 __all__ = ["IRFMap", "irf_geom"]
@@ -148,36 +149,32 @@ class IRFMap:
         separation[~mask] = np.inf
         return coords.flatten()[int(np.argmin(separation))]
 
-    # I/O conveniences (formats live in bayesdl4.io.gadf_irf) ---------------------------
+    # I/O conveniences (format registry; the formats live in bayesdl4.io.gadf_irf) ------
     @classmethod
     def read(cls, filename, format="gadf", hdu=None):
         """Read from a FITS file (``format="gadf"``; PSF maps also ``"gtpsf"``).
 
         As gammapy, `EDispMap.read` returns an `EDispKernelMap` when the HDU holds a kernel.
         """
-        from ..io.gadf_irf import read_irf_map
-
-        return read_irf_map(filename, cls=cls, format=format, hdu=hdu)
+        return registry.lookup(cls, format, "read", what="IRF map")(
+            filename, cls=cls, format=format, hdu=hdu
+        )
 
     @classmethod
     def from_hdulist(cls, hdulist, hdu=None, exposure_hdu=None, format="gadf"):
-        from ..io.gadf_irf import irf_map_from_hdulist
-
-        return irf_map_from_hdulist(
+        return registry.lookup(cls, format, "from_hdulist", what="IRF map")(
             hdulist, cls=cls, hdu=hdu, exposure_hdu=exposure_hdu, format=format
         )
 
     def to_hdulist(self, format="gadf"):
         """HDU list as gammapy writes it: ``<HDU>``, ``<HDU>_BANDS``, ``<HDU>_EXPOSURE(_BANDS)``."""
-        from ..io.gadf_irf import irf_map_to_hdulist
-
-        return irf_map_to_hdulist(self, format=format)
+        return registry.lookup(type(self), format, "to_hdulist", what="IRF map")(self, format=format)
 
     def write(self, filename, overwrite=False, format="gadf"):
         """Write to a FITS file atomically (refuses to replace a file unless ``overwrite``)."""
-        from ..io.gadf_irf import write_irf_map
-
-        write_irf_map(self, filename, overwrite=overwrite, format=format)
+        registry.lookup(type(self), format, "write", what="IRF map")(
+            self, filename, overwrite=overwrite, format=format
+        )
 
     def copy(self):
         exposure = None if self.exposure_map is None else self.exposure_map.copy()

@@ -26,6 +26,7 @@ from astropy.wcs.utils import (
 )
 
 from ..errors import GeometryMismatchError
+from ..io import registry
 from .axes import MapAxis
 
 __all__ = ["WcsGeom", "ImageCoord"]
@@ -181,9 +182,7 @@ class WcsGeom:
         if hdu_bands is not None:
             if axes is not None:
                 raise GeometryMismatchError("WcsGeom.from_header: give hdu_bands or axes, not both")
-            from ..io.gadf_maps import axes_from_bands_hdu
-
-            axes = axes_from_bands_hdu(hdu_bands)
+            axes = registry.lookup(cls, "gadf", "read_axes")(hdu_bands)
         with warnings.catch_warnings():
             # datfix notes such as "Set MJD-OBS from DATE-OBS" concern ancillary keys only
             warnings.simplefilter("ignore", FITSFixedWarning)

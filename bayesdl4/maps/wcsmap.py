@@ -6,6 +6,7 @@ import numpy as np
 from astropy import units as u
 
 from ..errors import GeometryMismatchError
+from ..io import registry
 from .wcs import WcsGeom
 
 __all__ = ["WcsNDMap"]
@@ -46,7 +47,7 @@ class WcsNDMap:
     def from_geom(cls, geom, data=None, unit="", dtype=float, meta=None) -> WcsNDMap:
         return cls(geom, data=data, unit=unit, dtype=dtype, meta=meta)
 
-    # I/O (formats live in bayesdl4.io.gadf_maps) -------------------------------------
+    # I/O (format registry; the format lives in bayesdl4.io.gadf_maps) ----------------
     @classmethod
     def read(cls, filename, hdu=None, hdu_bands=None) -> WcsNDMap:
         """Read a sky map from a FITS file (GADF, or Fermi ``EBOUNDS`` / ``ENERGIES`` cubes).
@@ -59,23 +60,19 @@ class WcsNDMap:
         hdu_bands : str or int, optional
             HDU with the axes table; default from the ``BANDSHDU`` keyword (or ``EBOUNDS``/``ENERGIES``).
         """
-        from ..io.gadf_maps import read_map
-
-        return read_map(filename, hdu=hdu, hdu_bands=hdu_bands)
+        return registry.lookup(cls, "gadf", "read")(filename, hdu=hdu, hdu_bands=hdu_bands)
 
     def write(self, filename, hdu=None, hdu_bands=None, overwrite=False) -> None:
         """Write as gammapy 2.1 does (image HDU ``hdu``, default PRIMARY, plus ``<HDU>_BANDS``).
 
         The file is written atomically; an existing file is replaced only with ``overwrite=True``.
         """
-        from ..io.gadf_maps import write_map
-
-        write_map(self, filename, hdu=hdu, hdu_bands=hdu_bands, overwrite=overwrite)
+        registry.lookup(type(self), "gadf", "write")(
+            self, filename, hdu=hdu, hdu_bands=hdu_bands, overwrite=overwrite
+        )
 
     def to_hdulist(self, hdu=None, hdu_bands=None):
-        from ..io.gadf_maps import map_to_hdulist
-
-        return map_to_hdulist(self, hdu=hdu, hdu_bands=hdu_bands)
+        return registry.lookup(type(self), "gadf", "to_hdulist")(self, hdu=hdu, hdu_bands=hdu_bands)
 
     # values -------------------------------------------------------------------------
     @property

@@ -3,8 +3,8 @@ containers."""
 
 from .background import FoVBackgroundModel
 from .core import ModelBase
-from .parameter import Parameter, Parameters
 from .nuisance import EffectiveAreaScaleModel, EnergyScaleModel, NuisanceModel
+from .parameter import Parameter, Parameters
 from .population import PopulationPrior, per_dataset
 from .priors import (
     FlatPrior,

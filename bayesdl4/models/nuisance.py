@@ -14,7 +14,7 @@ parameter takes a prior like any other (``model.z.prior = GaussianPrior(0, 0.1)`
 
 from ..errors import ModelError
 from .core import ModelBase
-from .parameter import Parameter
+from .parameter import Parameter, parameters_from_dict
 
 __all__ = ["NuisanceModel", "EnergyScaleModel", "EffectiveAreaScaleModel"]
 
@@ -53,14 +53,15 @@ class NuisanceModel(ModelBase):
 
     @classmethod
     def from_dict(cls, data, links=None):
-        from .parameter import parameter_from_dict
-
-        entries = {p.get("name"): p for p in data.get("parameters") or []}
-        unknown = sorted(set(entries) - {p.name for p in cls.default_parameters})
+        """From the YAML form of `to_dict`; ``links`` as in `~bayesdl4.models.parameter.parameter_from_dict`."""
+        label = f"{cls.__name__} {data.get('name')!r}"
+        entries = data.get("parameters") or []
+        names = [e.get("name") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        unknown = sorted(set(names) - {p.name for p in cls.default_parameters}, key=str)
         if unknown:
-            raise ModelError(f"{cls.__name__} {data.get('name')!r}: unknown parameter(s) {unknown}")
-        kwargs = {d.name: parameter_from_dict(entries[d.name], d, links) if d.name in entries else d.copy()
-                  for d in cls.default_parameters}
+            raise ModelError(f"{label}: unknown parameter(s) {unknown}; known: "
+                             f"{[p.name for p in cls.default_parameters]}")
+        kwargs = parameters_from_dict(data, cls.default_parameters, label, links)
         return cls(data.get("datasets_names") or [], name=data.get("name"), **kwargs)
 
     def __repr__(self):

@@ -6,9 +6,16 @@ import numpy as np
 from astropy import units as u
 
 from ..errors import ModelError
-from .priors import Prior, prior_from_dict
+from .population import PopulationPrior
+from .priors import FlatPrior, Prior, Restricted, prior_from_dict
 
-__all__ = ["Parameter", "Parameters", "parameter_to_dict", "parameter_from_dict"]
+__all__ = [
+    "Parameter",
+    "Parameters",
+    "parameter_to_dict",
+    "parameter_from_dict",
+    "parameters_from_dict",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +44,9 @@ class Parameter:
         Hard bounds in ``unit`` (NaN = unbounded).
     frozen : bool
         Frozen parameters are constants in every graph.
-    prior : `~bayesdl4.models.priors.Prior`, a PyMC distribution (``pm.Normal.dist(...)``), a callable
-        ``name -> random variable`` or None (the default prior, see `bayesdl4.inference.priors`).
+    prior : `~bayesdl4.models.priors.Prior`, `~bayesdl4.models.PopulationPrior`, its YAML dict, a
+        PyMC distribution (``pm.Normal.dist(...)``), a callable ``name -> random variable`` or None
+        (no prior: flat within min / max, see `~bayesdl4.models.priors.restrict`).
     error : float
         1-sigma error in ``unit`` (set by fits).
 
@@ -60,7 +68,9 @@ class Parameter:
         self.min = float(u.Quantity(min, self.unit).value) if min is not None else np.nan
         self.max = float(u.Quantity(max, self.unit).value) if max is not None else np.nan
         self.frozen = bool(frozen)
-        self.prior = prior_from_dict(prior) if isinstance(prior, dict) else prior
+        if isinstance(prior, dict):  # YAML: its values in this parameter's unit
+            prior = prior_from_dict(prior, unit=self.unit, where=f"parameter {name!r}: prior")
+        self.prior = prior
         self.error = float(error)
         self.is_norm = is_norm
         if np.isfinite(self.min) and np.isfinite(self.max) and self.min >= self.max:
@@ -162,35 +172,134 @@ def parameter_to_dict(par, default):
         data["unit"] = _unit_string(par.unit)
     if par.error:
         data["error"] = float(par.error)
-    for key in ("min", "max"):
-        value = getattr(par, key)
+    prior, (lower, upper) = _prior_and_bounds(par)
+    for key, value in (("min", lower), ("max", upper)):
         if np.isfinite(value):
             data[key] = float(value)
     if par.frozen != default.frozen:
         data["frozen"] = bool(par.frozen)
-    if isinstance(par.prior, Prior):
-        prior = par.prior.to_dict()
-        for item in prior["parameters"]:
+    if isinstance(prior, PopulationPrior):
+        data["prior"] = prior.to_dict()
+    elif isinstance(prior, Prior):
+        entry = prior.to_dict()
+        for item in entry["parameters"]:
             item.setdefault("unit", "")
-        prior.setdefault("weight", 1)
-        data["prior"] = prior
-    elif par.prior is not None:
+        entry.setdefault("weight", 1)
+        data["prior"] = entry
+    elif prior is not None:
         log.warning(
-            "parameter %r: its prior %r has no YAML form and is not written", par.name, par.prior
+            "parameter %r: its prior %r has no YAML form and is not written", par.name, prior
         )
     return data
+
+
+def _prior_and_bounds(par):
+    """(prior to write, (min, max) to write): a `FlatPrior` is no prior and a `Restricted` one its
+    prior; the bounds either carries narrow ``min`` / ``max``, so that reading gives the same
+    effective prior (`~bayesdl4.models.priors.restrict`)."""
+    prior, lower, upper = par.prior, par.min, par.max
+    narrowing = []
+    if isinstance(prior, Restricted):
+        prior, narrowing = prior.prior, [(prior.lower, prior.upper)]
+    if isinstance(prior, FlatPrior):
+        prior, narrowing = None, [*narrowing, prior.support]
+    for bound_lower, bound_upper in narrowing:
+        lower = bound_lower if np.isnan(lower) else max(lower, bound_lower)
+        upper = bound_upper if np.isnan(upper) else min(upper, bound_upper)
+    return prior, (lower, upper)
+
+
+def parameters_from_dict(data, defaults, model_name, links=None):
+    """The parameters of a model from its YAML dict (the ``parameters`` list), by name.
+
+    Parameters
+    ----------
+    data : dict
+        The model's YAML dict (``{type, parameters: [{name, value, ...}, ...]}``).
+    defaults : list of `Parameter`
+        The class defaults; a parameter left out takes its default (with a warning), an unknown
+        one is ignored (with a warning).
+    model_name : str
+        Names the model in messages (e.g. ``"PowerLawSpectralModel"``).
+    links : dict, optional
+        ``label -> Parameter``, see `parameter_from_dict`.
+
+    Returns
+    -------
+    dict
+        ``{name: Parameter}`` in the order of ``defaults``.
+
+    Raises
+    ------
+    ModelError
+        ``parameters`` is not a list of mappings with a ``name``, a parameter is listed twice,
+        or an entry is invalid (see `parameter_from_dict`).
+    """
+    entries = data.get("parameters") or []
+    if not isinstance(entries, list):
+        raise ModelError(
+            f"{model_name}: 'parameters' must be a list of entries such as "
+            f"{{name: index, value: 2.3}}, got {type(entries).__name__} {entries!r}"
+        )
+    by_name = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ModelError(
+                f"{model_name}: parameters entry {index} must be a mapping with a 'name', got {entry!r}"
+            )
+        if entry["name"] in by_name:
+            raise ModelError(
+                f"{model_name}: parameter {entry['name']!r} is listed twice; keep one entry"
+            )
+        by_name[entry["name"]] = entry
+    known = [p.name for p in defaults]
+    unknown = sorted(set(by_name) - set(known))
+    if unknown:
+        log.warning("%s: ignoring unknown parameter(s) %s (known: %s)", model_name, unknown, known)
+    kwargs = {}
+    for default in defaults:
+        if default.name in by_name:
+            try:
+                kwargs[default.name] = parameter_from_dict(by_name[default.name], default, links)
+            except ModelError as exc:
+                raise ModelError(f"{model_name}: {exc}") from exc
+        else:
+            log.warning(
+                "%s: parameter %r not given, using default %s %s",
+                model_name,
+                default.name,
+                default.value,
+                default.unit,
+            )
+            kwargs[default.name] = default.copy()
+    return kwargs
+
+
+def _frozen_from_yaml(value, name):
+    """``frozen`` must be a YAML boolean: ``bool("false")`` is True, so strings are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    hint = ""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        hint = f"; write frozen: {value.strip().lower()} without quotes"
+    raise ModelError(
+        f"parameter {name!r}: frozen must be true or false (a YAML boolean), got {value!r} "
+        f"({type(value).__name__}){hint}"
+    )
 
 
 def parameter_from_dict(data, default, links=None):
     """Parameter from gammapy's YAML form; missing entries take the class default.
 
     ``links`` (``label -> Parameter``) makes entries with the same ``link`` label one object.
+    ``frozen`` must be a YAML boolean (a string such as ``"false"`` raises `ModelError`).
     """
     label = data.get("link")
     if links is not None and label is not None and label in links:
         return links[label]
     unit = data.get("unit")
     unit = default.unit if unit is None else unit
+    frozen = _frozen_from_yaml(data.get("frozen", default.frozen), default.name)
     try:
         par = Parameter(
             default.name,
@@ -198,7 +307,7 @@ def parameter_from_dict(data, default, links=None):
             unit,
             min=_float_or_nan(data.get("min", default.min)),
             max=_float_or_nan(data.get("max", default.max)),
-            frozen=data.get("frozen", default.frozen),
+            frozen=frozen,
             prior=data.get("prior"),
             error=np.nan_to_num(_float_or_nan(data.get("error", 0.0))),
             is_norm=default.is_norm,

@@ -12,11 +12,13 @@ from that population; ``<name>.mu`` and ``<name>.sigma`` become parameters of th
 import numpy as np
 
 from ..errors import ModelError
-from .priors import Prior, prior_from_dict
+from .priors import FlatPrior, Prior, prior_from_dict
 
 __all__ = ["PopulationPrior", "per_dataset", "DISTRIBUTIONS"]
 
 DISTRIBUTIONS = ("normal", "lognormal")
+#: the flat hyperpriors written as ``null``
+_FLAT_SUPPORT = {"mu": (-np.inf, np.inf), "sigma": (0.0, np.inf)}
 
 
 class PopulationPrior:
@@ -70,26 +72,65 @@ class PopulationPrior:
                 self.centered)
 
     def to_dict(self):
+        """YAML form; a flat hyperprior (``FlatPrior()`` on mu, ``FlatPrior(0)`` on sigma) is ``null``."""
         return {"type": self.tag, "name": self.name, "distribution": self.distribution,
-                "centered": self.centered, "mu": self.mu.to_dict(), "sigma": self.sigma.to_dict()}
+                "centered": self.centered, "mu": self._hyper_to_dict("mu"), "sigma": self._hyper_to_dict("sigma")}
+
+    def _hyper_to_dict(self, label):
+        prior = getattr(self, label)
+        if not isinstance(prior, FlatPrior):
+            return prior.to_dict()
+        if prior.support != _FLAT_SUPPORT[label]:
+            raise ModelError(f"PopulationPrior {self.name!r}: its {label} prior {prior!r} has no YAML form "
+                             f"(only {_FLAT_SUPPORT[label]} is written, as null); give it a UniformPrior")
+        return None
 
     @classmethod
-    def from_dict(cls, data, populations=None):
-        """From YAML; ``populations`` (name -> object) makes entries of one name one object."""
+    def from_dict(cls, data, populations=None, unit=None, where="prior"):
+        """From YAML (the form of `to_dict`).
+
+        Parameters
+        ----------
+        data : dict
+        populations : dict, optional
+            ``name -> PopulationPrior``: an entry whose name is there is that object (an entry of
+            the same name with other hyperpriors raises `ModelError`); a new one is added.
+        unit : str or `~astropy.units.Unit`, optional
+            The members' unit: a ``"normal"`` population's hyperprior parameters are converted to
+            it; a ``"lognormal"`` one's are pure numbers (log space).
+        where : str
+            Names the file / model / parameter in error messages.
+        """
+        from astropy import units as u
+
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: a PopulationPrior entry must be a mapping, got {data!r}")
         name = data.get("name")
-        if not name:
-            raise ModelError("PopulationPrior entry needs a 'name'")
+        if not isinstance(name, str) or not name:
+            raise ModelError(f"{where}: a PopulationPrior entry needs a 'name' (a string), got {name!r}")
+        label = f"{where}: PopulationPrior {name!r}"
+        missing = [key for key in ("mu", "sigma") if key not in data]
+        if missing:
+            raise ModelError(f"{label}: entry {missing} missing; give the hyperpriors as mu: {{type: "
+                             "GaussianPrior, ...}} and sigma: {type: HalfNormalPrior, ...}")
+        distribution = data.get("distribution", "normal")
+        centered = data.get("centered", False)
+        if not isinstance(centered, (bool, np.bool_)):
+            raise ModelError(f"{label}: centered must be true or false (a YAML boolean), got {centered!r}")
+        hyper_unit = u.dimensionless_unscaled if distribution == "lognormal" else unit
+        mu, sigma = (FlatPrior(*_FLAT_SUPPORT[key]) if data[key] is None
+                     else prior_from_dict(data[key], unit=hyper_unit, where=f"{label} {key}")
+                     for key in ("mu", "sigma"))
         try:
-            new = cls(name, prior_from_dict(data["mu"], where=f"PopulationPrior {name!r} mu"),
-                      prior_from_dict(data["sigma"], where=f"PopulationPrior {name!r} sigma"),
-                      distribution=data.get("distribution", "normal"), centered=data.get("centered", False))
-        except KeyError as exc:
-            raise ModelError(f"PopulationPrior {name!r}: entry {exc} is missing") from exc
+            new = cls(name, mu, sigma, distribution=distribution, centered=bool(centered))
+        except ModelError as exc:
+            raise ModelError(f"{where}: {exc}") from exc
         if populations is None:
             return new
         old = populations.setdefault(name, new)
         if old.structure_key() != new.structure_key():
-            raise ModelError(f"PopulationPrior {name!r} is defined twice with different hyperpriors")
+            raise ModelError(f"{label} is defined twice with different hyperpriors ({old!r} and {new!r}); "
+                             "one population has one definition")
         return old
 
     def copy(self):
@@ -159,10 +200,10 @@ def per_dataset(models, datasets, parameters, by=None):
 
 def _link_except(copy, original, names):
     """Make every parameter of ``copy`` but ``names`` the original's object (linked)."""
-    for part in ("spectral_model", "spatial_model"):
-        new, old = getattr(copy, part, None), getattr(original, part, None)
-        if new is None:
-            continue
+    parts = [part for part in ("spectral_model", "spatial_model") if getattr(copy, part, None) is not None]
+    # a model without parts (a nuisance model) holds its parameters itself
+    pairs = [(getattr(copy, part), getattr(original, part)) for part in parts] or [(copy, original)]
+    for new, old in pairs:
         for slot, (np_, op) in enumerate(zip(new.parameters, old.parameters, strict=True)):
             if np_.name not in names:
                 _replace_parameter(new, slot, op)

@@ -1,6 +1,7 @@
 """``SkyModel`` (spectral x spatial component of one source) and the ``Models`` container."""
 
 from ..errors import ModelError
+from ..io import registry
 from .parameter import Parameters
 
 __all__ = ["SkyModel", "Models"]
@@ -20,6 +21,8 @@ class SkyModel:
         self.spectral_model = spectral_model
         self.spatial_model = spatial_model
         self.name = str(name)
+        if isinstance(datasets_names, str):  # one name (as gammapy), not its characters
+            datasets_names = [datasets_names]
         self.datasets_names = None if datasets_names is None else list(datasets_names)
 
     @property
@@ -103,20 +106,14 @@ class Models:
     @classmethod
     def read(cls, filename):
         """Read gammapy's models YAML."""
-        from ..io.models_yaml import read_models
-
-        return read_models(filename)
+        return registry.lookup(cls, "yaml", "read")(filename)
 
     def write(self, filename, overwrite=False):
         """Write gammapy's models YAML (atomic)."""
-        from ..io.models_yaml import write_models
-
-        write_models(self, filename, overwrite=overwrite)
+        registry.lookup(type(self), "yaml", "write")(self, filename, overwrite=overwrite)
 
     def to_yaml(self):
-        from ..io.models_yaml import models_to_yaml
-
-        return models_to_yaml(self)
+        return registry.lookup(type(self), "yaml", "to_string")(self)
 
     def __repr__(self):
         return "Models(\n" + "\n".join(f"  {m!r}" for m in self._models) + "\n)"

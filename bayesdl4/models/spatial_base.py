@@ -27,7 +27,7 @@ from pytensor.graph.basic import Variable
 
 from ..errors import GeometryMismatchError, ModelError
 from .core import ModelBase
-from .parameter import Parameter, parameter_from_dict
+from .parameter import Parameter, parameters_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -386,27 +386,7 @@ class SpatialModel(ModelBase):
 
     @classmethod
     def _parameters_from_dict(cls, data, links=None):
-        entries = {p.get("name"): p for p in data.get("parameters") or []}
-        known = [p.name for p in cls.default_parameters]
-        unknown = sorted(set(entries) - set(known))
-        if unknown:
-            log.warning(
-                "%s: ignoring unknown parameter(s) %s (known: %s)", cls.__name__, unknown, known
-            )
-        kwargs = {}
-        for default in cls.default_parameters:
-            if default.name in entries:
-                kwargs[default.name] = parameter_from_dict(entries[default.name], default, links)
-            else:
-                log.warning(
-                    "%s: parameter %r not given, using default %s %s",
-                    cls.__name__,
-                    default.name,
-                    default.value,
-                    default.unit,
-                )
-                kwargs[default.name] = default.copy()
-        return kwargs
+        return parameters_from_dict(data, cls.default_parameters, cls.__name__, links)
 
     @classmethod
     def from_dict(cls, data, links=None):

@@ -33,7 +33,7 @@ from pytensor.graph.basic import Variable
 
 from ..errors import ModelError
 from .core import ModelBase
-from .parameter import Parameters, parameter_from_dict
+from .parameter import Parameters, parameters_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,13 @@ def erf_difference(a, b):
     upper = pt.erfc(a) - pt.erfc(b)  # both > 0
     lower = pt.erfc(-b) - pt.erfc(-a)  # both < 0
     return pt.switch(a > 0, upper, pt.switch(b < 0, lower, pt.erf(b) - pt.erf(a)))
+
+
+def _per_bin(value):
+    """A per-bin parameter vector broadcast against (bin, segment, node) quadrature axes."""
+    if isinstance(value, Variable) and value.type.ndim >= 1:
+        return value[..., None, None]
+    return value
 
 
 def _leggauss(n):
@@ -209,6 +216,9 @@ class SpectralModel(ModelBase):
         if nodes is None:
             nodes = self._tensor_nodes(energy_min, energy_max, energy_power)
         energy, jacobian = nodes
+        # parameters given per bin (vectors, one value per dataset of a batched graph) meet the
+        # (bin, segment, node) axes of the quadrature
+        pvals = {p: _per_bin(v) for p, v in (pvals or {}).items()}
         return (self.dnde_tensor(energy, pvals) * jacobian).sum(axis=(-1, -2))
 
     def _tensor_nodes(self, energy_min, energy_max, energy_power):
@@ -342,27 +352,7 @@ class SpectralModel(ModelBase):
     @classmethod
     def _parameters_from_dict(cls, data, links=None, defaults=None):
         defaults = cls.default_parameters if defaults is None else defaults
-        entries = {p.get("name"): p for p in data.get("parameters") or []}
-        known = [p.name for p in defaults]
-        unknown = sorted(set(entries) - set(known))
-        if unknown:
-            log.warning(
-                "%s: ignoring unknown parameter(s) %s (known: %s)", cls.__name__, unknown, known
-            )
-        kwargs = {}
-        for default in defaults:
-            if default.name not in entries:
-                log.warning(
-                    "%s: parameter %r not given, using default %s %s",
-                    cls.__name__,
-                    default.name,
-                    default.value,
-                    default.unit,
-                )
-                kwargs[default.name] = default.copy()
-            else:
-                kwargs[default.name] = parameter_from_dict(entries[default.name], default, links)
-        return kwargs
+        return parameters_from_dict(data, defaults, cls.__name__, links)
 
     @classmethod
     def from_dict(cls, data, links=None):
@@ -372,6 +362,11 @@ class SpectralModel(ModelBase):
 
 def spectral_model_from_dict(data, links=None):
     """Any spectral model from gammapy's YAML dict; ModelError names unknown types."""
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"a spectral model must be a mapping such as {{type: PowerLawSpectralModel, "
+            f"parameters: [...]}}, got {type(data).__name__} {data!r}"
+        )
     kind = data.get("type")
     cls = SPECTRAL_MODEL_REGISTRY.get(kind)
     if cls is None:

@@ -8,6 +8,7 @@ from .fit_statistics import (
     wstat,
     wstat_profile_background,
 )
+from .flux_points import ProfileSpline, interpolate_profile, stat_profile, upper_limit_erfc
 
 __all__ = [
     "TRUNCATION_VALUE",
@@ -16,4 +17,8 @@ __all__ = [
     "chi2_asymmetric",
     "wstat",
     "wstat_profile_background",
+    "ProfileSpline",
+    "interpolate_profile",
+    "stat_profile",
+    "upper_limit_erfc",
 ]

@@ -1,5 +1,5 @@
 """Small helpers shared by several packages (atomic writes, checksums)."""
 
-from .fileio import atomic_path, file_checksum
+from .fileio import atomic_files, atomic_path, file_checksum, write_files
 
-__all__ = ["atomic_path", "file_checksum"]
+__all__ = ["atomic_files", "atomic_path", "file_checksum", "write_files"]

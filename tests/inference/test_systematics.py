@@ -17,8 +17,13 @@ def _ours():
     from joint_crab import read_datasets
     from joint_crab_systematics import systematics_models
 
+    from bayesdl4.models import UniformPrior
+
     datasets = read_datasets(gammapy_data())
     datasets.models = systematics_models(datasets)
+    # gammapy 2.1 adds the prior of a linked parameter once per model holding it (five times
+    # here): uniform priors on the shared spectrum keep both sides' optimum the same
+    datasets.models["crab"].spectral_model.amplitude.prior = UniformPrior(1e-13, 1e-9)
     return datasets
 
 
@@ -34,7 +39,7 @@ def _gammapy(names):
         """dnde(E / (1 + z)) / (1 + z) of a log-parabola (the paper's energy-scale convention)."""
 
         tag = ["ScaledLogParabola"]
-        amplitude = Parameter("amplitude", "3e-11 cm-2 s-1 TeV-1", is_norm=True)
+        amplitude = Parameter("amplitude", "3e-11 cm-2 s-1 TeV-1")
         reference = Parameter("reference", "1 TeV", frozen=True)
         alpha = Parameter("alpha", 2.3)
         beta = Parameter("beta", 0.0)
@@ -54,7 +59,7 @@ def _gammapy(names):
             datasets.append(dataset)
     datasets = Datasets(datasets)
     shared = ScaledLogParabola()
-    shared.amplitude.prior = gm.LogUniformPrior(min=1e-13, max=1e-9)
+    shared.amplitude.prior = gm.UniformPrior(min=1e-13, max=1e-9)
     shared.alpha.prior = gm.UniformPrior(min=1, max=5)
     shared.beta.prior = gm.UniformPrior(min=-1, max=1)
     sigma = {"fermi": 0.05, "magic": 0.15, "veritas": 0.15, "fact": 0.15, "hess": 0.15}

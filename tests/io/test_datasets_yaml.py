@@ -234,9 +234,9 @@ def test_bad_datasets_files(tmp_path):
         DataFormatError, match="needs a top-level 'datasets' list.*looks like a models file"
     ):
         Datasets.read(path)
-    path.write_text("datasets:\n- {name: x, type: FluxPointsDataset, filename: x.fits}\n")
+    path.write_text("datasets:\n- {name: x, type: HpxMapDataset, filename: x.fits}\n")
     with pytest.raises(
-        DataFormatError, match=r"'x' has type 'FluxPointsDataset'; supported types: \['MapDataset'"
+        DataFormatError, match=r"'x' has type 'HpxMapDataset'; supported types: \['MapDataset'"
     ):
         Datasets.read(path)
     path.write_text("datasets:\n- {name: x, type: MapDataset}\n")

@@ -56,7 +56,13 @@ def make_map_dataset(name="synth", seed=0, onoff=False, migra=False, reco_psf=Fa
     )
     psf.exposure_map.data[...] = rng.uniform(1, 2, psf.exposure_map.data.shape)
     edisp = base.edisp
-    edisp.edisp_map.data[...] = rng.uniform(0, 1, edisp.edisp_map.data.shape)
+    values = rng.uniform(0, 1, edisp.edisp_map.data.shape)
+    # each row (true-energy bin and pixel) sums (migra: integrates) to a value in [0.5, 1], as
+    # the readers require
+    first_axis = edisp.edisp_map.geom.axes[0]
+    width = first_axis.bin_width.value.reshape(1, -1, 1, 1) if first_axis.name == "migra" else 1.0
+    total = rng.uniform(0.5, 1, (values.shape[0], 1) + values.shape[2:])
+    edisp.edisp_map.data[...] = values / np.sum(values * width, axis=1, keepdims=True) * total
     edisp.exposure_map.data[...] = rng.uniform(1, 2, edisp.exposure_map.data.shape)
     mask_safe = WcsNDMap(geom, rng.uniform(size=shape) > 0.3)
     mask_fit = WcsNDMap(geom, rng.uniform(size=shape) > 0.5)
@@ -312,7 +318,10 @@ def test_gammapy_written_file_read_here(kind, tmp_path, gp):
     dataset.counts.data = rng.poisson(3.0, dataset.counts.data.shape).astype(float)
     dataset.background.data = rng.uniform(0.5, 2, dataset.background.data.shape)
     dataset.exposure.data = rng.uniform(1e8, 2e8, dataset.exposure.data.shape)
-    dataset.edisp.edisp_map.data = rng.uniform(0, 1, dataset.edisp.edisp_map.data.shape)
+    values = rng.uniform(0, 1, dataset.edisp.edisp_map.data.shape)
+    # rows sum (migra: integrate) to at most 1, as a response must (the readers check it)
+    width = migra.bin_width.value.reshape(1, -1, 1, 1) if kind == "migra" else 1.0
+    dataset.edisp.edisp_map.data = values / np.sum(values * width, axis=1, keepdims=True) * 0.9
     dataset.psf.psf_map.data = rng.uniform(0, 1, dataset.psf.psf_map.data.shape)
     dataset.mask_safe.data = rng.uniform(size=dataset.mask_safe.data.shape) > 0.4
     dataset.mask_fit = Map.from_geom(geom, data=rng.uniform(size=geom.data_shape) > 0.5)
