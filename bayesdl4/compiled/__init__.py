@@ -45,7 +45,7 @@ def _mode_name(mode):
     return getattr(mode, "bayesdl4_name", None)
 
 
-def compile_function(inputs, outputs, mode="NUMBA", disk_cache=True):
+def compile_function(inputs, outputs, mode="NUMBA", disk_cache=True, trust_input=True):
     """Compiled PyTensor function ``inputs -> outputs``, from the caches when the same graph was
     compiled before (in this process, or on disk in another one).
 
@@ -58,24 +58,26 @@ def compile_function(inputs, outputs, mode="NUMBA", disk_cache=True):
         A named mode, or `NOGIL_NUMBA`.
     disk_cache : bool
         Also look on (and write to) the disk cache.
+    trust_input : bool
+        Callers pass arrays of exactly the inputs' types (no checks or conversions per call).
     """
     digest, stable = graph_key(inputs, outputs)
     name = _mode_name(mode)
-    key = (digest, name if name is not None else id(mode))
+    key = (digest, name if name is not None else id(mode), trust_input)
     entry = _MEMORY.get(key)
     if entry is not None:
         _MEMORY.move_to_end(key)
         _STATS["memory_hits"] += 1
         return entry
     on_disk = disk_cache and stable and name is not None
-    disk_digest = disk.stable_digest((digest, name)) if on_disk else None
+    disk_digest = disk.stable_digest((digest, name, trust_input)) if on_disk else None
     function = disk.load(disk_digest) if on_disk else None
     if function is not None:
         _STATS["disk_hits"] += 1
     else:
         with pytensor.config.change_flags(traceback__limit=0), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-            function = pytensor.function(list(inputs), list(outputs), mode=mode, trust_input=True,
+            function = pytensor.function(list(inputs), list(outputs), mode=mode, trust_input=trust_input,
                                          on_unused_input="ignore")
         _STATS["compiled"] += 1
         log.debug("compiled a function (%d outputs, mode %s)", len(outputs), name)

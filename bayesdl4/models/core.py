@@ -8,10 +8,10 @@ user gave another unit.
 """
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 from astropy import units as u
 
+from ..compiled import compile_function
 from ..errors import ModelError
 from .parameter import Parameter, Parameters, parameter_to_dict
 
@@ -173,7 +173,10 @@ def compile_numpy(key, build):
 
 def _make(build):
     inputs, output = build()
-    return pytensor.function(inputs, output, mode="FAST_COMPILE", on_unused_input="ignore")
+    if isinstance(output, list | tuple):
+        return compile_function(inputs, list(output), mode="FAST_COMPILE", disk_cache=False, trust_input=False)
+    function = compile_function(inputs, [output], mode="FAST_COMPILE", disk_cache=False, trust_input=False)
+    return lambda *args: function(*args)[0]
 
 
 def as_tensor(x):

@@ -33,11 +33,11 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 from scipy.interpolate import PPoly, make_interp_spline
 
+from ..compiled import compile_function
 from ..errors import DataFormatError
 from .fit_statistics import _NUMPY_MODE, ArrayOrTensor, _as_float_tensor, _dispatch
 
@@ -179,7 +179,9 @@ def _profile_graph(norm, origin, lo, hi, c0, c1, c2):
 def _profile_compiled():
     norm = pt.dvector("norm")
     arrays = [pt.dmatrix(n) for n in ("origin", "lo", "hi", "c0", "c1", "c2")]
-    return pytensor.function([norm, *arrays], _profile_graph(norm, *arrays), mode=_NUMPY_MODE)
+    function = compile_function([norm, *arrays], [_profile_graph(norm, *arrays)], mode=_NUMPY_MODE,
+                                disk_cache=False, trust_input=False)
+    return lambda *args: function(*args)[0]
 
 
 def stat_profile(norm: ArrayOrTensor, profile: ProfileSpline) -> ArrayOrTensor:

@@ -230,3 +230,45 @@ def test_fov_background_model_scales_a_spectrum_background():
     background.spectral_model.norm.value = 1.0
     result = fit(Datasets([dataset]))
     assert result["cash-bkg.norm"].value == pytest.approx(1.5, abs=4 * result["cash-bkg.norm"].error)
+
+
+def test_map_components_the_likelihood_would_ignore_raise_and_nuisances_act_on_maps():
+    """Item 8 on map datasets (temporal model, unmodelled spatial dict, FoV spatial part, a model
+    of a type the builder does not take), and the nuisance models' factors on a map's npred."""
+    from tests.datasets.builders import CENTER, random_map
+
+    dataset = random_map(np.random.default_rng(3), "map", npix=9)
+    spatial = PointSpatialModel(lon_0=CENTER.ra, lat_0=CENTER.dec, frame="icrs")
+    source = SkyModel(PowerLawSpectralModel(index=2.5, amplitude="3e-11 cm-2 s-1 TeV-1"), spatial, name="src")
+    temporal = source.copy(name="temporal")
+    temporal.temporal_dict = {"type": "ConstantTemporalModel"}
+    unknown = SkyModel(source.spectral_model.copy(), name="unknown")
+    unknown.spatial_dict = {"type": "SomeOtherSpatialModel"}
+    for component, message in ((temporal, "temporal model"), (unknown, "cannot evaluate"),
+                               (FoVBackgroundModel("map", spatial_dict={"type": "ConstantSpatialModel"}),
+                                "spatial part")):
+        dataset.models = Models([source, component])
+        with pytest.raises(ModelError, match=message):
+            dataset.npred()
+    dataset.models = Models([source])
+    reference = dataset.npred_signal().data
+    dataset.models = Models([source, EffectiveAreaScaleModel(["map"], norm=0.8)])
+    np.testing.assert_allclose(dataset.npred_signal().data, 0.8 * reference, rtol=1e-12)
+    dataset.models = Models([source, EnergyScaleModel(["map"], z=0.1)])
+    # a power law seen through an energy scale: (1 + z)^(index - 1) on every bin
+    np.testing.assert_allclose(dataset.npred_signal().data, reference * 1.1 ** 1.5, rtol=1e-9)
+
+
+def test_a_nuisance_on_a_dataset_type_that_cannot_take_it_is_refused():
+    from bayesdl4.datasets import FluxPoints, FluxPointsDataset
+    from bayesdl4.maps import MapAxis
+
+    axis = MapAxis.from_energy_bounds("1 TeV", "10 TeV", nbin=3, name="energy")
+    spectral = PowerLawSpectralModel(index=2.5, amplitude="3e-11 cm-2 s-1 TeV-1")
+    dnde = spectral(axis.center)
+    points = FluxPoints.from_sed("dnde", {"dnde": dnde, "dnde_err": 0.1 * dnde}, energy_min=axis.edges_min,
+                                 energy_max=axis.edges_max)
+    dataset = FluxPointsDataset(data=points, name="fp")
+    dataset.models = Models([SkyModel(spectral, name="src"), EnergyScaleModel(["fp"], z=0.0)])
+    with pytest.raises(ModelError, match="cannot act on flux points"):
+        fit(Datasets([dataset]))
