@@ -23,6 +23,7 @@ plan declares no observed values (the inference layer draws Poisson counts for t
 with `FluxPointsBuilder.draw_predictive` (a split normal with the points' errors).
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,8 @@ from ..stats import chi2, chi2_asymmetric, stat_profile, upper_limit_erfc
 from ..stats.flux_points import ProfileSpline
 from .protocol import DatasetGraphBuilder, GroupGraph, GroupPlan, PointLayout, register_builder
 from .segment import segment_dot, segment_sums
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FluxPointsBuilder", "point_arrays", "point_stat", "sources"]
 
@@ -241,7 +244,12 @@ class FluxPointsBuilder(DatasetGraphBuilder):
         )
 
     def draw_predictive(self, plan, means, rng):
-        """``{"dnde": draws}``: posterior-predictive dnde of the measured points (`split_normal_draws`)."""
+        """``{"dnde": draws}``: posterior-predictive dnde of the measured points (`split_normal_draws`);
+        none for likelihood profiles, which do not say how the data scatter."""
+        if plan.static.stat_type not in ("chi2", "distrib"):
+            log.info("flux points %s (stat_type %r): no posterior-predictive draws", plan.dataset_names,
+                     plan.static.stat_type)
+            return {}
         return {"dnde": split_normal_draws(plan, means["dnde"], rng)}
 
 

@@ -255,6 +255,25 @@ class ModelFunctions:
         fn = self._function(("x_of_theta",), build, "FAST_COMPILE")
         return lambda theta: fn(theta)[0]
 
+    def log_scale(self):
+        """``sum log(scale)`` over the scaled variables: the model's density of the sampled
+        ``value / scale`` minus this is the density of the physical values."""
+        return float(sum((sl.stop - sl.start) * np.log(scale) for _, sl, scale, *_ in self.physical_layout()))
+
+    def physical_total_stat(self, mode=None):
+        """``theta -> [total_stat]`` (``-2 ln L``, likelihood only, no gradient), theta as in
+        `physical_density`: what nested samplers call."""
+
+        def build():
+            theta = pt.dvector("theta")
+            x_of_theta = self._x_graph(theta)
+            loglike = self.model.replace_rvs_by_values([self.model["log_likelihood"]])[0]
+            replacements = {value: x_of_theta[sl].reshape(shape).astype(value.dtype) for value, sl, shape in
+                            zip(self.value_vars, self.slices, self.shapes, strict=True)}
+            return theta, [clone_replace(-2.0 * loglike.sum(), replacements)]
+
+        return self._function(("physical_total_stat", str(mode)), build, mode or DEFAULT_MODE)
+
     def physical_density(self, mode=None):
         """``theta -> (log density without Jacobian terms, gradient wrt theta, total_stat)``, theta
         in physical units (`physical_layout`)."""

@@ -184,7 +184,9 @@ def _run_fit(functions, info, fn, x0, maxiter, timings):
     if reason:
         message += f"; {reason}"
     success = converged and bool(np.isfinite(logp)) and not reason
-    result = FitResult(success=success, message=message, total_stat=float(total_stat), log_posterior=float(logp),
+    # the model's density is of value / scale: the physical log posterior density drops sum log(scale)
+    log_posterior = float(logp) - functions.log_scale()
+    result = FitResult(success=success, message=message, total_stat=float(total_stat), log_posterior=log_posterior,
                        parameters=parameters, covariance=covariance, names=names, nfev=nfev, time=timings,
                        attrs=provenance_attrs(info.datasets, info.models))
     log.info("fit: %s", result)

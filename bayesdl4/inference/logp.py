@@ -38,7 +38,6 @@ class LogDensity:
         self._layout = functions.physical_layout()
         constrained = functions.constrained()(functions.x0)
         self.names, x0, bounds, self._entries = [], [], [], []
-        log_scale = 0.0
         for (name, sl, scale, _, _rv, shape), value in zip(self._layout, constrained, strict=True):
             value = np.ravel(np.asarray(value, dtype=float)) * scale
             size = sl.stop - sl.start
@@ -50,11 +49,9 @@ class LogDensity:
             x0.append(value)
             bounds += [support] * size
             self._entries.append((name, sl, prior, shape))
-            if scale != 1.0:
-                log_scale += size * np.log(scale)
         self.x0 = np.concatenate(x0) if x0 else np.zeros(0)
         self.bounds = np.array(bounds, dtype=float).reshape(-1, 2)
-        self._log_scale = log_scale
+        self._log_scale = functions.log_scale()
 
     def _check(self, theta):
         theta = np.asarray(theta, dtype=float)
@@ -82,7 +79,7 @@ class LogDensity:
         theta, ok = self._check(theta)
         if not ok:
             return -np.inf
-        value = -0.5 * float(self._fn(theta)[2])
+        value = -0.5 * float(self._functions.physical_total_stat()(theta)[0])
         return value if np.isfinite(value) else -np.inf
 
     def prior_transform(self, cube):

@@ -15,6 +15,11 @@
 Users add structure with ``with model:`` (a hyperprior, a `pm.Potential`, a deterministic):
 `fit`, `sample`, `logp_function` and the pointwise log-likelihood are all compiled from this one
 model. ``model_info(model)`` returns what bayesdl4 recorded about it (`ModelInfo`).
+
+Every variable's initial value is the parameter's current value (where NUTS chains and the
+optimiser start). PyMC's own ``pm.sample_smc`` starts its particles there too instead of drawing
+them from the prior, so its marginal likelihood is wrong on these models: use
+`bayesdl4.inference.evidence`, which draws the first population from the priors.
 """
 
 import logging
@@ -176,8 +181,10 @@ def _population_variables(population, members, names):
     mu = mu_prior.variable(f"{population.name}.mu", member_scale, initval=mu0)
     sigma = sigma_prior.variable(f"{population.name}.sigma", member_scale, initval=sd0)
     z0 = (latent0 - mu0) / sd0
-    if population.centered:
-        latent = pm.Normal(f"{population.name}.latent", mu, sigma, shape=len(members), initval=latent0)
+    if population.centered:  # sampled in units of the members' scale, as every other parameter
+        scaled = pm.Normal(f"{population.name}.latent__scaled", mu / member_scale, sigma / member_scale,
+                           shape=len(members), initval=latent0 / member_scale)
+        latent = scaled * member_scale
     else:
         z = pm.Normal(f"{population.name}.z", 0.0, 1.0, shape=len(members), initval=z0)
         latent = mu + sigma * z
@@ -258,6 +265,7 @@ def build_model(datasets, granularity=None):
             member_names = [names[id(p)] for p in members]
             values, hyper, hyper_scale = _population_variables(population, members, member_names)
             scales[f"{population.name}.mu"] = scales[f"{population.name}.sigma"] = hyper_scale
+            scales[f"{population.name}.latent"] = hyper_scale
             pieces.append(values)
             for k, (name, par) in enumerate(zip(member_names, members, strict=True)):
                 variables[name], priors[name], units[name] = values[k], population, str(par.unit)

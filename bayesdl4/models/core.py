@@ -178,9 +178,3 @@ def _make(build):
     function = compile_function(inputs, [output], mode="FAST_COMPILE", disk_cache=False, trust_input=False)
     return lambda *args: function(*args)[0]
 
-
-def as_tensor(x):
-    """Constant float64 tensor from numpy, or the tensor itself."""
-    if isinstance(x, pt.variable.TensorVariable):
-        return x
-    return pt.as_tensor_variable(np.asarray(x, dtype="float64"))

@@ -89,16 +89,25 @@ class Prior:
         """The frozen scipy distribution with this density (numpy evaluation)."""
         raise ModelError(f"{type(self).__name__} has no scipy form")
 
+    def _frozen(self):
+        """`_scipy`, built once per parameter values (nested samplers call ``ppf`` per point)."""
+        key = self.structure_key()
+        cached = self.__dict__.get("_frozen_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, self._scipy())
+            self.__dict__["_frozen_cache"] = cached
+        return cached[1]
+
     def logpdf(self, value):
         """Normalised log density (weight not applied) at ``value`` (numpy); -inf outside the support."""
-        return self._scipy().logpdf(np.asarray(value, dtype=float))
+        return self._frozen().logpdf(np.asarray(value, dtype=float))
 
     def cdf(self, value):
-        return self._scipy().cdf(np.asarray(value, dtype=float))
+        return self._frozen().cdf(np.asarray(value, dtype=float))
 
     def ppf(self, q):
         """Inverse CDF: maps ``q`` in [0, 1] onto the prior (nested sampling)."""
-        return self._scipy().ppf(np.asarray(q, dtype=float))
+        return self._frozen().ppf(np.asarray(q, dtype=float))
 
     @property
     def normalised(self):
