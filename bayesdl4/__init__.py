@@ -15,6 +15,7 @@ from .errors import (
     GeometryMismatchError,
     InferenceError,
     ModelError,
+    UnsupportedError,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "GeometryMismatchError",
     "InferenceError",
     "ModelError",
+    "UnsupportedError",
 ]

@@ -37,3 +37,8 @@ class ModelError(BayesDL4Error, ValueError):
 
 class InferenceError(BayesDL4Error, RuntimeError):
     """Fitting or sampling could not be done as asked."""
+
+
+class UnsupportedError(BayesDL4Error, NotImplementedError):
+    """An operation gammapy does not define either for this kind of dataset or model (the message
+    says what to do instead)."""

@@ -23,6 +23,8 @@ from .modes import NOGIL_NUMBA, single_blas_thread
 
 __all__ = [
     "compile_function",
+    "compile_function_keyed",
+    "cached_function",
     "graph_key",
     "array_digest",
     "clear_cache",
@@ -61,20 +63,18 @@ def compile_function(inputs, outputs, mode="NUMBA", disk_cache=True, trust_input
     trust_input : bool
         Callers pass arrays of exactly the inputs' types (no checks or conversions per call).
     """
+    return compile_function_keyed(inputs, outputs, mode, disk_cache, trust_input)[0]
+
+
+def compile_function_keyed(inputs, outputs, mode="NUMBA", disk_cache=True, trust_input=True):
+    """`compile_function` and the function's cache key (for `cached_function`; the key is None
+    when the function is not kept on disk)."""
     digest, stable = graph_key(inputs, outputs)
     name = _mode_name(mode)
     key = (digest, name if name is not None else id(mode), trust_input)
-    entry = _MEMORY.get(key)
-    if entry is not None:
-        _MEMORY.move_to_end(key)
-        _STATS["memory_hits"] += 1
-        return entry
     on_disk = disk_cache and stable and name is not None
-    disk_digest = disk.stable_digest((digest, name, trust_input)) if on_disk else None
-    function = disk.load(disk_digest) if on_disk else None
-    if function is not None:
-        _STATS["disk_hits"] += 1
-    else:
+    function = cached_function(key, disk_cache=on_disk)
+    if function is None:
         with pytensor.config.change_flags(traceback__limit=0), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
             function = pytensor.function(list(inputs), list(outputs), mode=mode, trust_input=trust_input,
@@ -82,11 +82,30 @@ def compile_function(inputs, outputs, mode="NUMBA", disk_cache=True, trust_input
         _STATS["compiled"] += 1
         log.debug("compiled a function (%d outputs, mode %s)", len(outputs), name)
         if on_disk:
-            disk.save(disk_digest, function)
+            disk.save(disk.stable_digest(key), function)
+        _remember(key, function)
+    return function, key if on_disk else None
+
+
+def cached_function(key, disk_cache=True):
+    """The function compiled under ``key`` (from `compile_function_keyed`), from memory or the
+    disk cache, or None."""
+    function = _MEMORY.get(key)
+    if function is not None:
+        _MEMORY.move_to_end(key)
+        _STATS["memory_hits"] += 1
+        return function
+    function = disk.load(disk.stable_digest(key)) if disk_cache else None
+    if function is not None:
+        _STATS["disk_hits"] += 1
+        _remember(key, function)
+    return function
+
+
+def _remember(key, function):
     _MEMORY[key] = function
     while len(_MEMORY) > _MEMORY_MAX:
         _MEMORY.popitem(last=False)
-    return function
 
 
 def clear_cache():

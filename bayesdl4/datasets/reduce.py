@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from astropy import units as u
 
-from ..errors import GeometryMismatchError
+from ..errors import GeometryMismatchError, UnsupportedError
 from ..irf import EDispKernel, EDispKernelMap, PSFMap
 from ..maps import WcsGeom, WcsNDMap
 
@@ -419,7 +419,7 @@ def pad(dataset, pad_width, mode="constant", name=None):
             f"pad: dataset {dataset.name!r} is a {dataset.tag}, which has no sky pixels"
         )
     if dataset.is_onoff:
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"pad: dataset {dataset.name!r}: padding ON/OFF datasets is not defined (as in "
             "gammapy); convert with to_map_dataset() first"
         )

@@ -20,13 +20,14 @@ for the plane terms of ``auto``.
 """
 
 import abc
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 import numpy as np
 
+from ..compiled import array_digest
 from ..datasets.map import MapDataset, MapDatasetOnOff
 from ..errors import ModelError
-from ..models import FoVBackgroundModel, SkyModel
+from ..models import FoVBackgroundModel, SkyModel, TemplateSpatialModel
 from ..models.nuisance import EffectiveAreaScaleModel, EnergyScaleModel
 from ..stats import cash, wstat, wstat_profile_background
 from .map import map_npred_tensors, map_stat_tensor, prepare_map
@@ -114,9 +115,51 @@ def _points(mask, box, granularity):
     return point, coord
 
 
+class _Unkeyed(Exception):
+    """A part of a map plan without a key valid across processes."""
+
+
+def _plan_key(obj):
+    """Hashable description of a map plan's constants (arrays by digest) for `static_key`."""
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return array_digest(obj)
+    if isinstance(obj, slice):
+        return ("slice", obj.start, obj.stop, obj.step)
+    if isinstance(obj, list | tuple):
+        return tuple(_plan_key(v) for v in obj)
+    if isinstance(obj, SkyModel):
+        spatial = obj.spatial_model
+        if isinstance(spatial, TemplateSpatialModel):
+            raise _Unkeyed  # its table is known by identity only
+        return ("SkyModel", obj.spectral_model._structure_key(),
+                None if spatial is None else (spatial._structure_key(), spatial.frame,
+                                              getattr(spatial, "placement", None)))
+    if isinstance(obj, FoVBackgroundModel):
+        return ("FoVBackgroundModel", obj.spectral_model._structure_key())
+    if hasattr(obj, "wcs") and hasattr(obj, "npix"):  # a sky geometry
+        return ("geom", obj.wcs.to_header_string(), _plan_key(np.asarray(obj.npix)),
+                tuple((ax.name, array_digest(np.asarray(ax.edges.value))) for ax in obj.axes))
+    if is_dataclass(obj):
+        return (type(obj).__name__,) + tuple((f.name, _plan_key(getattr(obj, f.name))) for f in fields(obj)
+                                             if f.name not in ("energy_scale", "area_scale"))
+    raise _Unkeyed
+
+
 class _MapBuilderBase(DatasetGraphBuilder):
     def check(self, dataset):
         _check_models(dataset)
+
+    def static_key(self, plan):
+        st = plan.static
+        try:
+            data = _plan_key(st.data)
+        except _Unkeyed:
+            return None
+        return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
 
     def group_key(self, dataset, table):
         return (dataset.name,)  # one group per map: its sources are cut out of its own geometry

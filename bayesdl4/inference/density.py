@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import graph_inputs
 
-from ..compiled import compile_function
+from ..compiled import cached_function, compile_function_keyed, disk
 from .model import model_info
 
 __all__ = ["ModelFunctions", "model_functions", "BoundFunction", "DEFAULT_MODE"]
@@ -133,30 +133,62 @@ class ModelFunctions:
 
     # ------------------------------------------------------------------ compiling
     def _function(self, key, build, mode):
-        """The bound function ``key``: from this object, from another model of the same structure,
-        or compiled from ``build() -> (x input, outputs graphs with the data as shared variables)``."""
+        """The bound function ``key``: from this object, from another model of the same structure
+        (in this process, or on disk from another one), or compiled from
+        ``build() -> (x input, outputs graphs with the data as shared variables)``."""
         if key in self._compiled:
             return self._compiled[key]
-        cache_key = None if self.structure is None else (self.structure, key)
-        entry = _BY_STRUCTURE.get(cache_key) if cache_key is not None else None
+        entry = self._structure_entry(key, mode)
         if entry is None:
             with pytensor.config.change_flags(traceback__limit=0):
                 x, outputs = build()
                 shared, inputs = _data_inputs(outputs)
                 outputs = clone_replace(list(outputs), dict(zip(shared, inputs, strict=True)))
-                function = compile_function([x, *inputs], outputs, mode=mode)
-            entry = (function, [v.name for v in shared])
-            data = [v.get_value(borrow=True) for v in shared]
-            if cache_key is not None:
-                _BY_STRUCTURE[cache_key] = entry
-                while len(_BY_STRUCTURE) > _BY_STRUCTURE_MAX:
-                    _BY_STRUCTURE.popitem(last=False)
-        else:
-            _BY_STRUCTURE.move_to_end(cache_key)
-            data = [self.info.shared[name].get_value(borrow=True) for name in entry[1]]
+                function, function_key = compile_function_keyed([x, *inputs], outputs, mode=mode)
+            # data by name where the model registered them; arrays the builders made themselves
+            # (map kernels, cutouts) are determined by the structure and kept with the function
+            sources = [v.name if v.name in self.info.shared else np.ascontiguousarray(v.get_value(borrow=True))
+                       for v in shared]
+            entry = (function, sources)
+            self._store_structure_entry(key, mode, entry, function_key)
+        data = [self.info.shared[s].get_value(borrow=True) if isinstance(s, str) else s for s in entry[1]]
         bound = BoundFunction(entry[0], [np.ascontiguousarray(d) for d in data])
         self._compiled[key] = bound
         return bound
+
+    def _structure_keys(self, key, mode):
+        """(in-memory key, on-disk digest or None) of function ``key`` for this model's structure."""
+        if self.structure is None:
+            return None, None
+        cache_key = (self.structure, key)
+        name = mode if isinstance(mode, str) else getattr(mode, "bayesdl4_name", None)
+        digest = "structure-" + disk.stable_digest((repr(self.structure), key[0], key[1:-1], name)) \
+            if name is not None else None
+        return cache_key, digest
+
+    def _structure_entry(self, key, mode):
+        cache_key, digest = self._structure_keys(key, mode)
+        if cache_key is None:
+            return None
+        entry = _BY_STRUCTURE.get(cache_key)
+        if entry is None and digest is not None:
+            stored = disk.load(digest)  # (the function's cache key, sources)
+            function = None if stored is None else cached_function(stored[0])
+            if function is not None:
+                entry = _BY_STRUCTURE[cache_key] = (function, stored[1])
+        if entry is not None:
+            _BY_STRUCTURE.move_to_end(cache_key)
+        return entry
+
+    def _store_structure_entry(self, key, mode, entry, function_key):
+        cache_key, digest = self._structure_keys(key, mode)
+        if cache_key is None:
+            return
+        _BY_STRUCTURE[cache_key] = entry
+        while len(_BY_STRUCTURE) > _BY_STRUCTURE_MAX:
+            _BY_STRUCTURE.popitem(last=False)
+        if digest is not None and function_key is not None:
+            disk.save(digest, (function_key, entry[1]))  # the function itself is on disk under its key
 
     def _in_x(self, graphs):
         """Graphs of the model's random variables as graphs of ``x``."""

@@ -133,6 +133,7 @@ ROOT = pathlib.Path(bayesdl4.__file__).parent
 RANK = {
     "errors": 0,
     "utils": 0.5,
+    "compiled": 0.5,  # the compile cache: a leaf that imports nothing of bayesdl4
     "maps": 1,
     "irf": 2,
     "models": 2,

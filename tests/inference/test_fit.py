@@ -182,3 +182,19 @@ def test_every_bin_masked_and_nan_start_are_clear_errors():
     datasets.models["src"].spectral_model.index.value = np.nan
     with pytest.raises(ModelError, match="src.index.*not finite"):
         fit(datasets)
+
+
+def test_sampling_that_starts_at_a_prior_edge_is_a_named_error():
+    """Issue 12, item 9: a start value on the edge of its prior (where the sampler's transform is
+    infinite) is refused before sampling, naming the parameter (was: PyMC's 'All initialization
+    points failed')."""
+    from bayesdl4.errors import ModelError
+    from bayesdl4.inference import sample
+    from bayesdl4.models import UniformPrior
+
+    datasets = simulated_onoff(n=1, seed=34)
+    index = datasets.models["src"].spectral_model.index
+    index.prior = UniformPrior(2.0, 4.0)
+    index.value = 2.0
+    with pytest.raises(ModelError, match="src.index.*edge of its prior support"):
+        sample(datasets, draws=10, tune=10, chains=1, progressbar=False)
