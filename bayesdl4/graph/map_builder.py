@@ -181,11 +181,16 @@ class _MapBuilderBase(DatasetGraphBuilder):
                             None if area is None else table.index(area.norm), all_bins)
         mask = map_data.mask
         point, coord = _points(mask, map_data.box, granularity)
-        counts = map_data.counts[mask]
+        # fitted bins in the order of their points: each point's bins are contiguous, so the
+        # banded sums over them hold one weight per bin (in cube order a pixel block's bins
+        # spread over the whole mask: ~40 M band weights for HAWC's nHit-5)
+        order = np.argsort(point, kind="stable")
+        point = point[order]
+        mask_index = np.flatnonzero(mask)[order].astype(np.int64)
+        counts = map_data.counts.reshape(-1)[mask_index]
         # full cubes enter as data: as constants they would make the compiled functions that need
         # them (pointwise terms, npred maps) slow to compile and too large for Numba's cache
-        arrays = {"mask_index": np.flatnonzero(mask).astype(np.int64), "counts": counts,
-                  "background_cube": map_data.background}
+        arrays = {"mask_index": mask_index, "counts": counts, "background_cube": map_data.background}
         if all_bins:
             arrays["counts_cube"] = map_data.counts
             if hasattr(data, "counts_off"):
@@ -193,8 +198,8 @@ class _MapBuilderBase(DatasetGraphBuilder):
         arrays.update(segment_sums(point, coord.size).arrays("points."))
         observed = {"counts": np.bincount(point, weights=counts, minlength=coord.size)}
         if hasattr(data, "counts_off"):
-            arrays["counts_off"] = data.counts_off[mask]
-            arrays["alpha"] = data.alpha[mask]
+            arrays["counts_off"] = data.counts_off.reshape(-1)[mask_index]
+            arrays["alpha"] = data.alpha.reshape(-1)[mask_index]
             observed["counts_off"] = np.bincount(point, weights=arrays["counts_off"], minlength=coord.size)
         points = PointLayout(dataset=np.zeros(coord.size, dtype=np.int64), coord=coord,
                              dim_suffix=granularity, observed=observed)

@@ -51,8 +51,12 @@ def test_hawc_loo_runs_within_the_memory_bound():
         assert np.isfinite(loo.elpd)
         observed = tree["observed_data"][name].values
         predicted = tree["posterior_predictive"][name].values
-        # the predictive counts of the aggregated points scatter around the observed sums
-        assert abs(predicted.mean(axis=(0, 1)).sum() / observed.sum() - 1) < 0.02
+        # the predictive counts of the aggregated points scatter around the observed ones: in
+        # total within 3 Poisson sigma, and point by point as Poisson counts do (a predictive
+        # mean assigned to the wrong point would give (n - mu)^2 / mu >> 1)
+        mean = predicted.mean(axis=(0, 1))
+        assert abs(mean.sum() - observed.sum()) < 3 * np.sqrt(observed.sum())
+        assert np.mean((observed - mean) ** 2 / (mean + 1)) < 2
     # all terms summed: the joint log-likelihood (sufficient statistics of the density included)
     draw = tree["posterior"].isel(chain=0, draw=0)
     total = sum(tree["log_likelihood"][n].isel(chain=0, draw=0).values.sum() for n in HAWC_NAMES)
