@@ -47,7 +47,7 @@ from .map_extended import (
     extended_plan,
 )
 
-__all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "POINT_MARGIN"]
+__all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "map_counts_arrays", "COUNTS_FIELDS", "POINT_MARGIN"]
 
 POINT_MARGIN = 3  # pixels a point source may move from where its cutout was chosen
 EXACT_RAD_REFINE = 4  # placement "exact": radial nodes of the pixel-averaged PSF per PSF rad node
@@ -411,9 +411,29 @@ def map_npred_tensors(data, pvals):
     return signal, background
 
 
-def map_stat_tensor(data, pvals):
+def map_counts_arrays(data):
+    """The arrays of `map_stat_tensor` that come from the counts (graph inputs, named as its
+    ``counts_inputs``): counts of the box and of the explicit bins, per-plane sums of the rest."""
+    out = {"box_counts": np.zeros((0, 0, 0)), "explicit_counts": data.counts[np.nonzero(data.explicit)]}
+    if data.box is not None:
+        planes, ys, xs = data.box
+        out["box_counts"] = data.counts[np.ix_(planes, np.arange(data.shape[1])[ys], np.arange(data.shape[2])[xs])]
+    out["plane_counts"], out["plane_nlnb"] = data.plane_counts, data.plane_nlnb
+    return out
+
+
+#: fields of `MapGraphData` that `map_stat_tensor` does not read when given ``counts_inputs``
+COUNTS_FIELDS = ("counts", "plane_counts", "plane_nlnb")
+
+
+def map_stat_tensor(data, pvals, counts_inputs=None):
     """Cash terms: the box bins (0 where masked out), bins outside it without background, then one
-    term per energy plane for all other (background-only) masked bins. Returns (terms, box signal)."""
+    term per energy plane for all other (background-only) masked bins. Returns (terms, box signal).
+
+    ``counts_inputs``: tensors of `map_counts_arrays` (the counts as graph inputs, so that new
+    counts reuse the compiled function); None: the counts are constants of the graph.
+    """
+    counts = counts_inputs or {name: pt.as_tensor(array) for name, array in map_counts_arrays(data).items()}
     norm = background_norm_tensor(data, pvals)
     terms = []
     signal = None
@@ -428,10 +448,10 @@ def map_stat_tensor(data, pvals):
             signal = pt.inc_subtensor(region, _source_npred(plan, data, pvals))
         mu = signal + norm[planes][:, None, None] * data.background[block]
         weight = data.mask[block].astype(float)
-        terms.append((cash(pt.as_tensor(data.counts[block]), mu) * weight).reshape((-1,)))
+        terms.append((cash(counts["box_counts"], mu) * weight).reshape((-1,)))
     explicit = np.nonzero(data.explicit)
     if explicit[0].size:
         mu = norm[explicit[0]] * data.background[explicit]
-        terms.append(cash(pt.as_tensor(data.counts[explicit]), mu))
-    terms.append(2.0 * (norm * data.plane_background - data.plane_counts * pt.log(norm) - data.plane_nlnb))
+        terms.append(cash(counts["explicit_counts"], mu))
+    terms.append(2.0 * (norm * data.plane_background - counts["plane_counts"] * pt.log(norm) - counts["plane_nlnb"]))
     return pt.concatenate(terms), signal

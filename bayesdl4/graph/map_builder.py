@@ -30,7 +30,7 @@ from ..errors import ModelError
 from ..models import FoVBackgroundModel, SkyModel, TemplateSpatialModel
 from ..models.nuisance import EffectiveAreaScaleModel, EnergyScaleModel
 from ..stats import cash, wstat, wstat_profile_background
-from .map import map_npred_tensors, map_stat_tensor, prepare_map
+from .map import COUNTS_FIELDS, map_counts_arrays, map_npred_tensors, map_stat_tensor, prepare_map
 from .map_onoff import map_onoff_tensors, prepare_map_onoff
 from .protocol import DatasetGraphBuilder, GroupGraph, GroupPlan, PointLayout, register_builder
 from .segment import segment_dot, segment_sums
@@ -119,8 +119,9 @@ class _Unkeyed(Exception):
     """A part of a map plan without a key valid across processes."""
 
 
-def _plan_key(obj):
-    """Hashable description of a map plan's constants (arrays by digest) for `static_key`."""
+def _plan_key(obj, skip=()):
+    """Hashable description of a map plan's constants (arrays by digest) for `static_key`; the
+    dataclass fields named in ``skip`` (data the graph takes as inputs) are left out."""
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     if isinstance(obj, np.generic):
@@ -145,18 +146,25 @@ def _plan_key(obj):
                 tuple((ax.name, array_digest(np.asarray(ax.edges.value))) for ax in obj.axes))
     if is_dataclass(obj):
         return (type(obj).__name__,) + tuple((f.name, _plan_key(getattr(obj, f.name))) for f in fields(obj)
-                                             if f.name not in ("energy_scale", "area_scale"))
+                                             if f.name not in ("energy_scale", "area_scale", *skip))
     raise _Unkeyed
 
 
 class _MapBuilderBase(DatasetGraphBuilder):
+    #: fields of the plan's top-level data that its graph takes as inputs (not in `static_key`)
+    _input_fields = ()
+
+    def _density_arrays(self, data):
+        """Arrays of the density graph that enter as inputs, beside the pointwise ones."""
+        return {}
+
     def check(self, dataset):
         _check_models(dataset)
 
     def static_key(self, plan):
         st = plan.static
         try:
-            data = _plan_key(st.data)
+            data = _plan_key(st.data, skip=self._input_fields)
         except _Unkeyed:
             return None
         return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
@@ -191,6 +199,7 @@ class _MapBuilderBase(DatasetGraphBuilder):
         # full cubes enter as data: as constants they would make the compiled functions that need
         # them (pointwise terms, npred maps) slow to compile and too large for Numba's cache
         arrays = {"mask_index": mask_index, "counts": counts, "background_cube": map_data.background}
+        arrays.update(self._density_arrays(data))
         if all_bins:
             arrays["counts_cube"] = map_data.counts
             if hasattr(data, "counts_off"):
@@ -218,14 +227,21 @@ class MapBuilder(_MapBuilderBase):
     """Graph builder of `MapDataset` (Cash, background scaled by a `FoVBackgroundModel`)."""
 
     dataset_types = (MapDataset,)
+    # the counts enter the density as inputs: new counts (a simulated repetition) reuse the
+    # compiled functions
+    _input_fields = COUNTS_FIELDS
 
     def _prepare_data(self, dataset, all_bins):
         return prepare_map(dataset, all_planes=all_bins)
 
+    def _density_arrays(self, data):
+        return {f"stat.{name}": array for name, array in map_counts_arrays(data).items()}
+
     def build(self, plan, inputs, theta, latent):
         static = plan.static
         pvals = self._pvals(static, theta)
-        terms, _ = map_stat_tensor(static.data, pvals)
+        counts = {name: inputs[f"stat.{name}"] for name in map_counts_arrays(static.data)}
+        terms, _ = map_stat_tensor(static.data, pvals, counts)
         total = -0.5 * terms.sum()
         signal, background = map_npred_tensors(replace(static.data, background=inputs["background_cube"]), pvals)
         mu = (signal + background).reshape((-1,))
