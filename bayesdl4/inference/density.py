@@ -313,8 +313,12 @@ class ModelFunctions:
         def build():
             theta = pt.dvector("theta")
             x_of_theta = self._x_graph(theta)
-            logp = self.model.logp(jacobian=False)
+            # the log-likelihood graph once, in both outputs (built apart, PyMC's logp of the
+            # potential and the statistic's copy of it are not merged: npred would run twice)
             loglike = self.model.replace_rvs_by_values([self.model["log_likelihood"]])[0]
+            rest = [*self.model.free_RVs, *self.model.observed_RVs,
+                    *(p for p in self.model.potentials if p.name != "log_likelihood")]
+            logp = loglike.sum() + (self.model.logp(vars=rest, jacobian=False) if rest else 0.0)
             replacements = {value: x_of_theta[sl].reshape(shape).astype(value.dtype) for value, sl, shape in
                             zip(self.value_vars, self.slices, self.shapes, strict=True)}
             logp, total_stat = clone_replace([logp, -2.0 * loglike.sum()], replacements)
