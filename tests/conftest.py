@@ -7,13 +7,20 @@ from pathlib import Path
 
 import pytest
 
-# compiled functions go to a folder of this test session, never to the user's cache
-_CACHE_DIR = tempfile.mkdtemp(prefix="bayesdl4-tests-compiled-")
-os.environ["BAYESDL4_CACHE_DIR"] = _CACHE_DIR
+_CACHE_DIR = None
+
+
+def pytest_configure(config):
+    """Compiled functions go to a folder of this test session, never to the user's cache (made
+    here, not at import: processes that import test modules must not leave folders behind)."""
+    global _CACHE_DIR
+    _CACHE_DIR = tempfile.mkdtemp(prefix="bayesdl4-tests-compiled-")
+    os.environ["BAYESDL4_CACHE_DIR"] = _CACHE_DIR
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+    if _CACHE_DIR is not None:
+        shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 def gammapy_data():
