@@ -25,6 +25,7 @@ __all__ = [
     "compile_function",
     "compile_function_keyed",
     "cached_function",
+    "mode_name",
     "graph_key",
     "array_digest",
     "clear_cache",
@@ -41,7 +42,8 @@ _MEMORY_MAX = 64
 _STATS = {"compiled": 0, "memory_hits": 0, "disk_hits": 0}
 
 
-def _mode_name(mode):
+def mode_name(mode):
+    """The name a mode is cached under (a named mode's string, `NOGIL_NUMBA`'s name), or None."""
     if isinstance(mode, str):
         return mode
     return getattr(mode, "bayesdl4_name", None)
@@ -70,7 +72,7 @@ def compile_function_keyed(inputs, outputs, mode="NUMBA", disk_cache=True, trust
     """`compile_function` and the function's cache key (for `cached_function`; the key is None
     when the function is not kept on disk)."""
     digest, stable = graph_key(inputs, outputs)
-    name = _mode_name(mode)
+    name = mode_name(mode)
     key = (digest, name if name is not None else id(mode), trust_input)
     on_disk = disk_cache and stable and name is not None
     function = cached_function(key, disk_cache=on_disk)

@@ -47,7 +47,7 @@ from .map_extended import (
     extended_plan,
 )
 
-__all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "map_counts_arrays", "COUNTS_FIELDS", "POINT_MARGIN"]
+__all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "map_counts_arrays", "COUNTS_ARRAYS", "COUNTS_FIELDS", "POINT_MARGIN"]
 
 POINT_MARGIN = 3  # pixels a point source may move from where its cutout was chosen
 EXACT_RAD_REFINE = 4  # placement "exact": radial nodes of the pixel-averaged PSF per PSF rad node
@@ -411,9 +411,14 @@ def map_npred_tensors(data, pvals):
     return signal, background
 
 
+#: names of `map_counts_arrays`
+COUNTS_ARRAYS = ("box_counts", "explicit_counts", "plane_counts", "plane_nlnb")
+
+
 def map_counts_arrays(data):
     """The arrays of `map_stat_tensor` that come from the counts (graph inputs, named as its
-    ``counts_inputs``): counts of the box and of the explicit bins, per-plane sums of the rest."""
+    ``counts_inputs``, `COUNTS_ARRAYS`): counts of the box and of the explicit bins, per-plane
+    sums of the rest."""
     out = {"box_counts": np.zeros((0, 0, 0)), "explicit_counts": data.counts[np.nonzero(data.explicit)]}
     if data.box is not None:
         planes, ys, xs = data.box

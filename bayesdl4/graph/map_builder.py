@@ -30,7 +30,14 @@ from ..errors import ModelError
 from ..models import FoVBackgroundModel, SkyModel, TemplateSpatialModel
 from ..models.nuisance import EffectiveAreaScaleModel, EnergyScaleModel
 from ..stats import cash, wstat, wstat_profile_background
-from .map import COUNTS_FIELDS, map_counts_arrays, map_npred_tensors, map_stat_tensor, prepare_map
+from .map import (
+    COUNTS_ARRAYS,
+    COUNTS_FIELDS,
+    map_counts_arrays,
+    map_npred_tensors,
+    map_stat_tensor,
+    prepare_map,
+)
 from .map_onoff import map_onoff_tensors, prepare_map_onoff
 from .protocol import DatasetGraphBuilder, GroupGraph, GroupPlan, PointLayout, register_builder
 from .segment import segment_dot, segment_sums
@@ -240,7 +247,7 @@ class MapBuilder(_MapBuilderBase):
     def build(self, plan, inputs, theta, latent):
         static = plan.static
         pvals = self._pvals(static, theta)
-        counts = {name: inputs[f"stat.{name}"] for name in map_counts_arrays(static.data)}
+        counts = {name: inputs[f"stat.{name}"] for name in COUNTS_ARRAYS}
         terms, _ = map_stat_tensor(static.data, pvals, counts)
         total = -0.5 * terms.sum()
         signal, background = map_npred_tensors(replace(static.data, background=inputs["background_cube"]), pvals)

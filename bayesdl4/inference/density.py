@@ -27,7 +27,7 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import graph_inputs
 
-from ..compiled import cached_function, compile_function_keyed, disk
+from ..compiled import cached_function, compile_function_keyed, disk, mode_name
 from .model import model_info
 
 __all__ = ["ModelFunctions", "model_functions", "BoundFunction", "DEFAULT_MODE"]
@@ -138,7 +138,8 @@ class ModelFunctions:
         ``build() -> (x input, outputs graphs with the data as shared variables)``."""
         if key in self._compiled:
             return self._compiled[key]
-        entry = self._structure_entry(key, mode)
+        keys = self._structure_keys(key, mode)
+        entry = self._structure_entry(*keys)
         if entry is None:
             with pytensor.config.change_flags(traceback__limit=0):
                 x, outputs = build()
@@ -150,24 +151,25 @@ class ModelFunctions:
             sources = [v.name if v.name in self.info.shared else np.ascontiguousarray(v.get_value(borrow=True))
                        for v in shared]
             entry = (function, sources)
-            self._store_structure_entry(key, mode, entry, function_key)
+            self._store_structure_entry(*keys, entry, function_key)
         data = [self.info.shared[s].get_value(borrow=True) if isinstance(s, str) else s for s in entry[1]]
         bound = BoundFunction(entry[0], [np.ascontiguousarray(d) for d in data])
         self._compiled[key] = bound
         return bound
 
     def _structure_keys(self, key, mode):
-        """(in-memory key, on-disk digest or None) of function ``key`` for this model's structure."""
+        """(in-memory key, on-disk digest or None) of function ``key`` for this model's structure
+        (both None for a model without a structure key)."""
         if self.structure is None:
             return None, None
-        cache_key = (self.structure, key)
-        name = mode if isinstance(mode, str) else getattr(mode, "bayesdl4_name", None)
-        digest = "structure-" + disk.stable_digest((repr(self.structure), key[0], key[1:-1], name)) \
-            if name is not None else None
-        return cache_key, digest
+        name = mode_name(mode)
+        # key[-1] is str(mode), which holds addresses for mode objects: the mode's name instead
+        digest = None if name is None else \
+            "structure-" + disk.stable_digest((repr(self.structure), key[0], key[1:-1], name))
+        return (self.structure, key), digest
 
-    def _structure_entry(self, key, mode):
-        cache_key, digest = self._structure_keys(key, mode)
+    @staticmethod
+    def _structure_entry(cache_key, digest):
         if cache_key is None:
             return None
         entry = _BY_STRUCTURE.get(cache_key)
@@ -180,8 +182,8 @@ class ModelFunctions:
             _BY_STRUCTURE.move_to_end(cache_key)
         return entry
 
-    def _store_structure_entry(self, key, mode, entry, function_key):
-        cache_key, digest = self._structure_keys(key, mode)
+    @staticmethod
+    def _store_structure_entry(cache_key, digest, entry, function_key):
         if cache_key is None:
             return
         _BY_STRUCTURE[cache_key] = entry
