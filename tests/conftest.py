@@ -12,10 +12,16 @@ _CACHE_DIR = None
 
 def pytest_configure(config):
     """Compiled functions go to a folder of this test session, never to the user's cache (made
-    here, not at import: processes that import test modules must not leave folders behind)."""
+    here, not at import: processes that import test modules must not leave folders behind).
+    pytest-xdist's workers share the folder of the process that started them (its writes are
+    atomic), which removes it when the session ends."""
     global _CACHE_DIR
+    shared = os.environ.get("BAYESDL4_TESTS_CACHE_DIR")
+    if os.environ.get("PYTEST_XDIST_WORKER") and shared and Path(shared).is_dir():
+        os.environ["BAYESDL4_CACHE_DIR"] = shared
+        return
     _CACHE_DIR = tempfile.mkdtemp(prefix="bayesdl4-tests-compiled-")
-    os.environ["BAYESDL4_CACHE_DIR"] = _CACHE_DIR
+    os.environ["BAYESDL4_CACHE_DIR"] = os.environ["BAYESDL4_TESTS_CACHE_DIR"] = _CACHE_DIR
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -18,6 +18,11 @@ gradient, so the likelihood and its gradient are those of a fixed-slice sum.
   exposure applies per output pixel.
 * Without a PSF both placements use the bilinear deposit.
 
+Built by `bayesdl4.graph.map_builder.MapBuilder`, the counts, the background and every array that
+depends on a point source's position (`POINT_INPUTS`: its cutout's place in the map, exposure, PSF
+kernel, edisp) are graph inputs (`map_stat_arrays`, `point_input_arrays`, `bind_point_inputs`): a
+source at another position reuses the compiled functions.
+
 No constant in these graphs exceeds Numba's 1 MB limit for static globals (a larger one makes the
 compiled function uncacheable: Numba compiles it again in every process).
 
@@ -28,11 +33,12 @@ are evaluated one by one with gammapy's Cash statistic.
 Extended sources (every other spatial model) have their own plans: `bayesdl4.graph.map_extended`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytensor.tensor as pt
 from astropy import units as u
+from pytensor.graph.basic import Variable
 
 from ..errors import ModelError
 from ..models import FoVBackgroundModel, SkyModel
@@ -47,7 +53,18 @@ from .map_extended import (
     extended_plan,
 )
 
-__all__ = ["MapGraphData", "prepare_map", "map_stat_tensor", "map_counts_arrays", "COUNTS_ARRAYS", "COUNTS_FIELDS", "POINT_MARGIN"]
+__all__ = [
+    "MapGraphData",
+    "prepare_map",
+    "map_stat_tensor",
+    "map_stat_arrays",
+    "point_input_arrays",
+    "bind_point_inputs",
+    "STAT_ARRAYS",
+    "STAT_FIELDS",
+    "POINT_INPUTS",
+    "POINT_MARGIN",
+]
 
 POINT_MARGIN = 3  # pixels a point source may move from where its cutout was chosen
 EXACT_RAD_REFINE = 4  # placement "exact": radial nodes of the pixel-averaged PSF per PSF rad node
@@ -69,8 +86,18 @@ class PointSourcePlan:
     origin: tuple = (0, 0)  # (x, y) pixel of the unclipped cutout's first column/row
     base: tuple = (0, 0)  # (x, y) integer pixel the deposit shifts are counted from
     deposit_exposure: np.ndarray | None = None  # (n_true, a, b) exposure at base + shifts, cm2 s
-    kernel_rad: tuple | None = None  # placement "exact": rad nodes (deg), pixel-averaged profiles
+    kernel_rad: np.ndarray | None = None  # placement "exact": rad nodes (deg) of ``kernel_table``
+    kernel_table: np.ndarray | None = None  # exact: pixel-averaged profiles (`_profile_table`)
     pixel_lonlat: tuple | None = None  # exact: unclipped cutout pixel centres (deg, model frame)
+    cutout_shape: tuple = (0, 0)  # (ny_c, nx_c) of the cutout
+    clip: tuple = (0, 0)  # (x, y) offset of the clipped cutout in the unclipped one
+    start: np.ndarray | None = None  # (y, x) first row/column of the cutout in the map (int64)
+
+
+#: fields of a `PointSourcePlan` that depend on the source's position: graph inputs when bound
+#: (`bind_point_inputs`), so that a source at another position reuses the compiled functions
+POINT_INPUTS = ("exposure", "deposit_exposure", "kernel", "edisp", "kernel_table", "pixel_lon", "pixel_lat",
+                "start", "base")
 
 
 @dataclass
@@ -140,7 +167,10 @@ def _point_plan(dataset, model, all_planes=False):
     plan = PointSourcePlan(model=model, ys=ys, xs=xs, edges_true=edges_true,
                            exposure=exposure_full[:, ys, xs], kernel=kernel, kernel_is_reco=is_reco,
                            edisp=edisp, planes=planes, origin=(lo_x, lo_y),
-                           base=(int(np.floor(x0)), int(np.floor(y0))))
+                           base=np.array([int(np.floor(x0)), int(np.floor(y0))], dtype=np.int64),
+                           cutout_shape=(ys.stop - ys.start, xs.stop - xs.start),
+                           clip=(xs.start - lo_x, ys.start - lo_y),
+                           start=np.array([ys.start, xs.start], dtype=np.int64))
     shifts = np.arange(-POINT_MARGIN, POINT_MARGIN + 2)
     px, py = plan.base[0] + shifts, plan.base[1] + shifts
     inside_x, inside_y = (px >= 0) & (px < nx), (py >= 0) & (py < ny)
@@ -173,7 +203,8 @@ def _exact_constants(plan, dataset, kernel_geom, half):
     # the averaged profile is smooth: tabulated on EXACT_RAD_REFINE times finer uniform nodes, the
     # slope steps of its linear interpolation (kinks of the gradient in position) shrink as much
     fine = np.linspace(rad[0], rad[-1], EXACT_RAD_REFINE * (rad.size - 1) + 1)
-    plan.kernel_rad = (fine, _pixel_averaged_profile(fine, psf.psf_profile(energy, position), binsz, rad=rad))
+    plan.kernel_rad = fine
+    plan.kernel_table = _profile_table(_pixel_averaged_profile(fine, psf.psf_profile(energy, position), binsz, rad=rad))
 
 
 def _pixel_averaged_profile(nodes, profile, binsz, rad=None, n_sub=8, n_angle=16):
@@ -254,8 +285,6 @@ def _point_npred(plan, data, pvals):
     """Predicted counts of one point source on its cutout, (n_e, ny_c, nx_c)."""
     spatial, spectral = plan.model.spatial_model, plan.model.spectral_model
     flux = source_flux(spectral, plan.edges_true, pvals, data.energy_scale, data.area_scale)
-    ix = np.arange(plan.xs.start, plan.xs.stop, dtype=float)
-    iy = np.arange(plan.ys.start, plan.ys.stop, dtype=float)
     if plan.kernel_rad is not None:  # placement "exact"
         image = _exact_image(plan, pvals)
         if not plan.kernel_is_reco:  # true-energy PSF: exposure per output pixel, as gammapy
@@ -268,7 +297,8 @@ def _point_npred(plan, data, pvals):
         return _apply_irf(flux * exposure, image, plan)
     x0, y0 = spatial.pixel_position_tensor(data.geom, pvals)
     if plan.kernel is None:
-        wx, wy = _tent(ix - x0), _tent(iy - y0)
+        ny, nx = plan.cutout_shape
+        wx, wy = _tent(plan.start[1] + np.arange(nx, dtype=float) - x0), _tent(plan.start[0] + np.arange(ny, dtype=float) - y0)
         exposure = pt.tensordot(pt.tensordot(_data(plan.exposure), wx, axes=[[2], [0]]), wy, axes=[[1], [0]])
         signal_true = flux * exposure  # (n_true,) counts
         image = (wy[:, None] * wx[None, :])[None]
@@ -281,11 +311,21 @@ def _exact_image(plan, pvals):
     unclipped cutout, then cropped to the cutout: (n_planes, ny_c, nx_c)."""
     spatial = plan.model.spatial_model
     sep = spatial.separation_tensor(plan.pixel_lonlat[0], plan.pixel_lonlat[1], pvals)
-    rad, profile = plan.kernel_rad
-    image = _interp_profile(sep, rad, profile)  # (n_planes, ny_w, nx_w)
+    table = _data(plan.kernel_table)
+    image = _interp_table(sep, plan.kernel_rad, table, _shape(table)[1] // 2)  # (n_planes, ny_w, nx_w)
     image = image / pt.maximum(image.sum(axis=(1, 2), keepdims=True), 1e-300)
-    ox, oy = plan.xs.start - plan.origin[0], plan.ys.start - plan.origin[1]
-    return image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
+    return _crop(image, plan)
+
+
+def _crop(image, plan):
+    """The cutout's part of an image on the unclipped cutout (last two axes)."""
+    (ox, oy), (ny, nx) = plan.clip, plan.cutout_shape
+    return image[:, oy : oy + ny, ox : ox + nx]
+
+
+def _shape(array):
+    """Shape of a numpy array or the static shape of a tensor (bound inputs have one)."""
+    return array.type.shape if isinstance(array, Variable) else array.shape
 
 
 def _deposit_convolved(plan, flux, x0, y0):
@@ -300,7 +340,7 @@ def _deposit_convolved(plan, flux, x0, y0):
     other weights are exactly 0).
     """
     kernel = plan.kernel
-    n_planes, n = kernel.shape[0], kernel.shape[-1]
+    n_planes, n = _shape(kernel)[0], _shape(kernel)[-1]
     m = POINT_MARGIN
     width = n + 2 * m + 1
     bx, by, tents = _nearest_pixels(plan, x0, y0)
@@ -318,8 +358,7 @@ def _deposit_convolved(plan, flux, x0, y0):
         local = pt.inc_subtensor(local[:, i : i + n, j : j + n], weights[:, k, None, None] * kernel)
     image = pt.set_subtensor(pt.zeros((n_planes, width, width))[:, by + m : by + m + n + 1, bx + m : bx + m + n + 1],
                              local)
-    ox, oy = plan.xs.start - plan.origin[0], plan.ys.start - plan.origin[1]
-    image = image[:, oy : oy + plan.ys.stop - plan.ys.start, ox : ox + plan.xs.stop - plan.xs.start]
+    image = _crop(image, plan)
     if plan.kernel_is_reco:
         return image
     per_true = flux[:, None, None] * _data(plan.exposure) * image
@@ -364,8 +403,19 @@ def _interp_profile(sep, rad, profile):
     separation, otherwise a ``searchsorted``; either way it is an integer without gradient, and
     the gradient flows through the interpolation weight.
     """
-    rad = np.asarray(rad, dtype=float)
     profile = np.asarray(profile, dtype=float)
+    return _interp_table(sep, rad, pt.as_tensor(_profile_table(profile)), profile.shape[0])
+
+
+def _profile_table(profile):
+    """Rows of (values, slopes) of all planes' profiles (n_planes, n_rad): (n_rad - 1, 2 n_planes)."""
+    profile = np.asarray(profile, dtype=float)
+    return np.ascontiguousarray(np.concatenate([profile[:, :-1], np.diff(profile, axis=1)]).T)
+
+
+def _interp_table(sep, rad, table, n_planes):
+    """`_interp_profile` with the profiles as a `_profile_table` tensor (a graph input)."""
+    rad = np.asarray(rad, dtype=float)
     step = np.diff(rad)
     uniform = rad.size > 1 and np.allclose(step, step[0], rtol=1e-9, atol=0.0)
     if uniform:
@@ -377,8 +427,6 @@ def _interp_profile(sep, rad, profile):
         r0, r1 = pt.as_tensor(rad)[idx], pt.as_tensor(rad)[idx + 1]
         t = pt.clip((sep - r0) / (r1 - r0), 0.0, 1.0)
     # one row gather of (values, slopes) of all planes: table (n_rad - 1, 2 n_planes)
-    n_planes = profile.shape[0]
-    table = np.ascontiguousarray(np.concatenate([profile[:, :-1], np.diff(profile, axis=1)]).T)
     shape = sep.type.shape if None not in sep.type.shape else tuple(sep.shape)
     rows = _data(table)[idx.reshape((-1,))]  # (n_sep, 2 n_planes)
     flat_t = t.reshape((-1, 1))
@@ -407,56 +455,98 @@ def map_npred_tensors(data, pvals):
     background = norm[:, None, None] * data.background
     signal = pt.zeros(data.shape)
     for plan in data.sources:
-        signal = pt.inc_subtensor(signal[plan.planes, plan.ys, plan.xs], _source_npred(plan, data, pvals))
+        npred = _source_npred(plan, data, pvals)
+        if isinstance(plan, PointSourcePlan) and isinstance(plan.start, Variable):  # bound: moves
+            (ny, nx), (y0, x0) = plan.cutout_shape, (plan.start[0], plan.start[1])
+            if plan.planes.size != data.shape[0]:
+                npred = pt.set_subtensor(pt.zeros((data.shape[0], ny, nx))[plan.planes], npred)
+            signal = pt.inc_subtensor(signal[:, y0 : y0 + ny, x0 : x0 + nx], npred)
+        else:
+            signal = pt.inc_subtensor(signal[plan.planes, plan.ys, plan.xs], npred)
     return signal, background
 
 
-#: names of `map_counts_arrays`
-COUNTS_ARRAYS = ("box_counts", "explicit_counts", "plane_counts", "plane_nlnb")
+#: names of `map_stat_arrays`
+STAT_ARRAYS = ("box_counts", "box_background", "box_mask", "explicit_counts", "explicit_plane",
+               "explicit_background", "plane_counts", "plane_nlnb", "plane_background")
 
 
-def map_counts_arrays(data):
-    """The arrays of `map_stat_tensor` that come from the counts (graph inputs, named as its
-    ``counts_inputs``, `COUNTS_ARRAYS`): counts of the box and of the explicit bins, per-plane
-    sums of the rest."""
-    out = {"box_counts": np.zeros((0, 0, 0)), "explicit_counts": data.counts[np.nonzero(data.explicit)]}
+def map_stat_arrays(data):
+    """The arrays of `map_stat_tensor` that change with the counts, the background or the sources'
+    positions (graph inputs, named as `STAT_ARRAYS`): the box's counts, background and mask, the
+    explicit bins' counts, planes and background, per-plane sums of all other fitted bins."""
+    explicit = np.nonzero(data.explicit)
+    out = {"box_counts": np.zeros((0, 0, 0)), "box_background": np.zeros((0, 0, 0)), "box_mask": np.zeros((0, 0, 0))}
     if data.box is not None:
         planes, ys, xs = data.box
-        out["box_counts"] = data.counts[np.ix_(planes, np.arange(data.shape[1])[ys], np.arange(data.shape[2])[xs])]
-    out["plane_counts"], out["plane_nlnb"] = data.plane_counts, data.plane_nlnb
+        block = np.ix_(planes, np.arange(data.shape[1])[ys], np.arange(data.shape[2])[xs])
+        out = {"box_counts": data.counts[block], "box_background": data.background[block],
+               "box_mask": data.mask[block].astype(float)}
+    out.update(explicit_counts=data.counts[explicit], explicit_plane=explicit[0].astype(np.int64),
+               explicit_background=data.background[explicit], plane_counts=data.plane_counts,
+               plane_nlnb=data.plane_nlnb, plane_background=data.plane_background)
     return out
 
 
-#: fields of `MapGraphData` that `map_stat_tensor` does not read when given ``counts_inputs``
-COUNTS_FIELDS = ("counts", "plane_counts", "plane_nlnb")
+#: fields of `MapGraphData` that `map_stat_tensor` and `map_npred_tensors` do not read when the
+#: stat arrays, the background cube and the point sources are inputs (`bind_point_inputs`)
+STAT_FIELDS = ("counts", "background", "explicit", "plane_counts", "plane_nlnb", "plane_background")
 
 
-def map_stat_tensor(data, pvals, counts_inputs=None):
+def point_input_arrays(data):
+    """The position-dependent arrays of the point sources (`POINT_INPUTS`), ``{"src<i>.<name>": array}``."""
+    out = {}
+    for i, plan in enumerate(data.sources):
+        if not isinstance(plan, PointSourcePlan):
+            continue
+        values = {"exposure": plan.exposure, "deposit_exposure": plan.deposit_exposure, "kernel": plan.kernel,
+                  "edisp": plan.edisp, "kernel_table": plan.kernel_table, "start": plan.start, "base": plan.base}
+        if plan.pixel_lonlat is not None:
+            values["pixel_lon"], values["pixel_lat"] = plan.pixel_lonlat
+        out.update({f"src{i}.{name}": np.asarray(v) for name, v in values.items() if v is not None})
+    return out
+
+
+def bind_point_inputs(data, inputs):
+    """A copy of ``data`` whose point sources read their `POINT_INPUTS` from ``inputs`` (tensors
+    named as `point_input_arrays`, given the static shapes of ``data``'s arrays)."""
+    arrays = point_input_arrays(data)
+    tensors = {name: pt.specify_shape(inputs[name], arrays[name].shape) for name in arrays}
+    sources = []
+    for i, plan in enumerate(data.sources):
+        if isinstance(plan, PointSourcePlan):
+            get = {name: tensors.get(f"src{i}.{name}") for name in POINT_INPUTS}
+            plan = replace(plan, exposure=get["exposure"], deposit_exposure=get["deposit_exposure"],
+                           kernel=get["kernel"], edisp=get["edisp"], kernel_table=get["kernel_table"],
+                           start=get["start"], base=get["base"],
+                           pixel_lonlat=None if plan.pixel_lonlat is None else (get["pixel_lon"], get["pixel_lat"]))
+        sources.append(plan)
+    return replace(data, sources=sources)
+
+
+def map_stat_tensor(data, pvals, arrays=None):
     """Cash terms: the box bins (0 where masked out), bins outside it without background, then one
     term per energy plane for all other (background-only) masked bins. Returns (terms, box signal).
 
-    ``counts_inputs``: tensors of `map_counts_arrays` (the counts as graph inputs, so that new
-    counts reuse the compiled function); None: the counts are constants of the graph.
+    ``arrays``: tensors of `map_stat_arrays` (graph inputs, so that new counts, background or
+    source positions reuse the compiled function); None: they are constants of the graph.
     """
-    counts = counts_inputs or {name: pt.as_tensor(array) for name, array in map_counts_arrays(data).items()}
+    arrays = arrays or {name: pt.as_tensor(array) for name, array in map_stat_arrays(data).items()}
     norm = background_norm_tensor(data, pvals)
     terms = []
     signal = None
     if data.box is not None:
         planes, ys, xs = data.box
-        block = np.ix_(planes, np.arange(data.shape[1])[ys], np.arange(data.shape[2])[xs])
         signal = pt.zeros((planes.size, ys.stop - ys.start, xs.stop - xs.start))
         for plan in data.sources:
             sub = np.searchsorted(planes, plan.planes)
             y0, x0 = plan.ys.start - ys.start, plan.xs.start - xs.start
             region = signal[sub, y0 : y0 + plan.ys.stop - plan.ys.start, x0 : x0 + plan.xs.stop - plan.xs.start]
             signal = pt.inc_subtensor(region, _source_npred(plan, data, pvals))
-        mu = signal + norm[planes][:, None, None] * data.background[block]
-        weight = data.mask[block].astype(float)
-        terms.append((cash(counts["box_counts"], mu) * weight).reshape((-1,)))
-    explicit = np.nonzero(data.explicit)
-    if explicit[0].size:
-        mu = norm[explicit[0]] * data.background[explicit]
-        terms.append(cash(counts["explicit_counts"], mu))
-    terms.append(2.0 * (norm * data.plane_background - counts["plane_counts"] * pt.log(norm) - counts["plane_nlnb"]))
+        mu = signal + norm[planes][:, None, None] * arrays["box_background"]
+        terms.append((cash(arrays["box_counts"], mu) * arrays["box_mask"]).reshape((-1,)))
+    if data.explicit.any():
+        mu = norm[arrays["explicit_plane"]] * arrays["explicit_background"]
+        terms.append(cash(arrays["explicit_counts"], mu))
+    terms.append(2.0 * (norm * arrays["plane_background"] - arrays["plane_counts"] * pt.log(norm) - arrays["plane_nlnb"]))
     return pt.concatenate(terms), signal

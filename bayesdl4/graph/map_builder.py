@@ -31,14 +31,17 @@ from ..models import FoVBackgroundModel, SkyModel, TemplateSpatialModel
 from ..models.nuisance import EffectiveAreaScaleModel, EnergyScaleModel
 from ..stats import cash, wstat, wstat_profile_background
 from .map import (
-    COUNTS_ARRAYS,
-    COUNTS_FIELDS,
-    map_counts_arrays,
+    STAT_ARRAYS,
+    STAT_FIELDS,
+    PointSourcePlan,
+    bind_point_inputs,
     map_npred_tensors,
+    map_stat_arrays,
     map_stat_tensor,
+    point_input_arrays,
     prepare_map,
 )
-from .map_onoff import map_onoff_tensors, prepare_map_onoff
+from .map_onoff import ONOFF_ARRAYS, map_onoff_arrays, map_onoff_tensors, prepare_map_onoff
 from .protocol import DatasetGraphBuilder, GroupGraph, GroupPlan, PointLayout, register_builder
 from .segment import segment_dot, segment_sums
 
@@ -158,9 +161,6 @@ def _plan_key(obj, skip=()):
 
 
 class _MapBuilderBase(DatasetGraphBuilder):
-    #: fields of the plan's top-level data that its graph takes as inputs (not in `static_key`)
-    _input_fields = ()
-
     def _density_arrays(self, data):
         """Arrays of the density graph that enter as inputs, beside the pointwise ones."""
         return {}
@@ -171,7 +171,7 @@ class _MapBuilderBase(DatasetGraphBuilder):
     def static_key(self, plan):
         st = plan.static
         try:
-            data = _plan_key(st.data, skip=self._input_fields)
+            data = _plan_key(st.data)
         except _Unkeyed:
             return None
         return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
@@ -229,28 +229,62 @@ class _MapBuilderBase(DatasetGraphBuilder):
         return {p: theta[i] for p, i in static.parameters}
 
 
+#: fields of a point source's plan left out of `MapBuilder.static_key`: its position (the cutout's
+#: place in the map) and what depends on it, which enter the graph as inputs
+_POINT_MOVABLE = ("ys", "xs", "origin", "base", "start", "exposure", "deposit_exposure", "kernel", "edisp",
+                  "kernel_table", "pixel_lonlat")
+
+
+def _movable_map_key(data):
+    """`static_key` part of a `MapGraphData` whose counts, background and point sources' positions
+    are inputs: the box's shape and the sources' places in it, not the box's place in the map."""
+    box = None
+    if data.box is not None:
+        planes, ys, xs = data.box
+        box = (array_digest(planes), ys.stop - ys.start, xs.stop - xs.start,
+               tuple((p.ys.start - ys.start, p.xs.start - xs.start) for p in data.sources))
+    sources = tuple(_plan_key(p, skip=_POINT_MOVABLE) if isinstance(p, PointSourcePlan) else _plan_key(p)
+                    for p in data.sources)
+    shapes = tuple((name, array.shape) for name, array in point_input_arrays(data).items())
+    return (_plan_key(data, skip=(*STAT_FIELDS, "box", "sources")), box, bool(data.explicit.any()), sources,
+            shapes)
+
+
 @register_builder
 class MapBuilder(_MapBuilderBase):
-    """Graph builder of `MapDataset` (Cash, background scaled by a `FoVBackgroundModel`)."""
+    """Graph builder of `MapDataset` (Cash, background scaled by a `FoVBackgroundModel`).
+
+    The counts, the background and everything that depends on a point source's position (its
+    cutout's place, exposure, PSF kernel and edisp there) enter the graph as inputs: a simulated
+    repetition, a new background or a point source at another position (whose cutout is clipped
+    by the map's edge the same way) reuse the compiled functions.
+    """
 
     dataset_types = (MapDataset,)
-    # the counts enter the density as inputs: new counts (a simulated repetition) reuse the
-    # compiled functions
-    _input_fields = COUNTS_FIELDS
 
     def _prepare_data(self, dataset, all_bins):
         return prepare_map(dataset, all_planes=all_bins)
 
     def _density_arrays(self, data):
-        return {f"stat.{name}": array for name, array in map_counts_arrays(data).items()}
+        arrays = {f"stat.{name}": array for name, array in map_stat_arrays(data).items()}
+        return arrays | point_input_arrays(data)
+
+    def static_key(self, plan):
+        st = plan.static
+        try:
+            data = _movable_map_key(st.data)
+        except _Unkeyed:
+            return None
+        return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
 
     def build(self, plan, inputs, theta, latent):
         static = plan.static
         pvals = self._pvals(static, theta)
-        counts = {name: inputs[f"stat.{name}"] for name in COUNTS_ARRAYS}
-        terms, _ = map_stat_tensor(static.data, pvals, counts)
+        data = bind_point_inputs(static.data, inputs)
+        stat_arrays = {name: inputs[f"stat.{name}"] for name in STAT_ARRAYS}
+        terms, _ = map_stat_tensor(data, pvals, stat_arrays)
         total = -0.5 * terms.sum()
-        signal, background = map_npred_tensors(replace(static.data, background=inputs["background_cube"]), pvals)
+        signal, background = map_npred_tensors(replace(data, background=inputs["background_cube"]), pvals)
         mu = (signal + background).reshape((-1,))
         mu_fit = mu[inputs["mask_index"]]
         loglike_bins = -0.5 * cash(inputs["counts"], mu_fit)
@@ -267,17 +301,31 @@ class MapBuilder(_MapBuilderBase):
 
 @register_builder
 class MapOnOffBuilder(_MapBuilderBase):
-    """Graph builder of `MapDatasetOnOff` (WStat, background profiled per bin)."""
+    """Graph builder of `MapDatasetOnOff` (WStat, background profiled per bin). The ON and OFF
+    counts and alpha enter the graph as inputs: new counts reuse the compiled functions."""
 
     dataset_types = (MapDatasetOnOff,)
 
     def _prepare_data(self, dataset, all_bins):
         return prepare_map_onoff(dataset, all_planes=all_bins)
 
+    def _density_arrays(self, data):
+        return {f"onoff.{name}": array for name, array in map_onoff_arrays(data).items()}
+
+    def static_key(self, plan):
+        st = plan.static
+        try:
+            data = (_plan_key(st.data.map_data, skip=STAT_FIELDS),
+                    _plan_key(st.data, skip=("map_data", "counts_off", "alpha", "constant")))
+        except _Unkeyed:
+            return None
+        return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
+
     def build(self, plan, inputs, theta, latent):
         static = plan.static
         pvals = self._pvals(static, theta)
-        terms, _, _ = map_onoff_tensors(static.data, pvals, all_bins=False)
+        arrays = {name: inputs[f"onoff.{name}"] for name in ONOFF_ARRAYS}
+        terms, _, _ = map_onoff_tensors(static.data, pvals, all_bins=False, arrays=arrays)
         signal, _ = map_npred_tensors(replace(static.data.map_data, background=inputs["background_cube"]), pvals)
         signal_fit = signal.reshape((-1,))[inputs["mask_index"]]
         counts, counts_off, alpha = inputs["counts"], inputs["counts_off"], inputs["alpha"]

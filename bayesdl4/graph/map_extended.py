@@ -61,7 +61,10 @@ _CONSTANT_BYTES = 500_000
 
 
 def _data(array):
-    """A numpy array as a graph input: a constant if small, else a shared variable (static shape)."""
+    """A numpy array as a graph input: a constant if small, else a shared variable (static shape);
+    a tensor (an input bound by the builder) as it is."""
+    if isinstance(array, pytensor.graph.basic.Variable):
+        return array
     array = np.ascontiguousarray(array, dtype=float)
     if array.nbytes <= _CONSTANT_BYTES:
         return pt.as_tensor(array)

@@ -96,7 +96,20 @@ def prepare_map_onoff(dataset, all_planes=False):
     )
 
 
-def map_onoff_tensors(data, pvals, all_bins=False):
+#: names of `map_onoff_arrays`
+ONOFF_ARRAYS = ("counts", "counts_off", "alpha", "constant")
+
+
+def map_onoff_arrays(data):
+    """The arrays of `map_onoff_tensors` (not ``all_bins``) that come from the counts (graph inputs,
+    named as `ONOFF_ARRAYS`): ON, OFF counts and alpha on the bins a source reaches, the WStat
+    constant of all other fitted bins (shape (1,))."""
+    bins = data.signal_bins
+    return {"counts": data.map_data.counts[bins], "counts_off": data.counts_off[bins], "alpha": data.alpha[bins],
+            "constant": np.array([data.constant])}
+
+
+def map_onoff_tensors(data, pvals, all_bins=False, arrays=None):
     """WStat graph of an ON/OFF map dataset.
 
     Returns
@@ -110,6 +123,9 @@ def map_onoff_tensors(data, pvals, all_bins=False):
     background : tensor or None
         ``all_bins``: profiled background in the ON region, ``alpha * mu_bkg`` per bin (gammapy's
         ``npred_background``); else None.
+
+    ``arrays``: tensors of `map_onoff_arrays` (graph inputs, so that new counts reuse the compiled
+    function); None: constants of the graph.
     """
     map_data = data.map_data
     signal_cube, _ = map_npred_tensors(map_data, pvals)
@@ -120,13 +136,8 @@ def map_onoff_tensors(data, pvals, all_bins=False):
         stat = wstat(counts, counts_off, alpha, signal_cube).reshape((-1,))
         background = alpha * wstat_profile_background(counts, counts_off, alpha, signal_cube)
         return stat, signal_cube, background
-    bins = data.signal_bins
-    signal = signal_cube[bins]
-    terms = wstat(
-        pt.as_tensor(map_data.counts[bins]),
-        pt.as_tensor(data.counts_off[bins]),
-        pt.as_tensor(data.alpha[bins]),
-        signal,
-    )
-    stat = pt.concatenate([terms, pt.as_tensor(np.array([data.constant]))])
+    arrays = arrays or {name: pt.as_tensor(array) for name, array in map_onoff_arrays(data).items()}
+    signal = signal_cube[data.signal_bins]
+    terms = wstat(arrays["counts"], arrays["counts_off"], arrays["alpha"], signal)
+    stat = pt.concatenate([terms, arrays["constant"]])
     return stat, signal, None

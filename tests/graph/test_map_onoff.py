@@ -238,3 +238,27 @@ def test_joint_with_an_onoff_spectrum_adds_the_statistics():
     assert spectrum.stat_sum() > 10 and onoff_map.stat_sum() > 500
     logp = logp_function(datasets)
     assert -2 * logp.log_likelihood(logp.x0) == pytest.approx(expected, rel=1e-10)
+
+
+def test_new_counts_of_an_onoff_map_reuse_the_compiled_functions():
+    """Issue 11: ON and OFF counts of a map enter the WStat density as inputs, so fake + fit in a
+    loop compiles once; each fit sees its own counts (its statistic is gammapy's WStat sum of them)."""
+    from bayesdl4 import compiled
+
+    dataset = _onoff_dataset()
+    truth = dataset.alpha.data * MU_OFF
+    fit(Datasets([dataset]))  # compiles (or loads) what a fit needs
+    stats = []
+    for seed in (1, 2):
+        dataset.models = _models("gammapy")
+        dataset.fake(random_seed=seed, npred_background=truth)
+        before = compiled.stats()
+        result = fit(Datasets([dataset]))
+        after = compiled.stats()
+        assert after["compiled"] == before["compiled"] and after["disk_hits"] == before["disk_hits"]
+        assert result.success
+        expected = wstat(dataset.counts.data, dataset.counts_off.data, dataset.alpha.data,
+                         dataset.npred_signal().data)[dataset.mask].sum()
+        assert result.total_stat == pytest.approx(expected, rel=1e-9)
+        stats.append(result.total_stat)
+    assert stats[0] != stats[1]
