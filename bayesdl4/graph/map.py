@@ -84,7 +84,7 @@ class PointSourcePlan:
     edisp: np.ndarray  # (n_true, n_reco)
     planes: np.ndarray | None = None  # reco planes computed (those with masked bins)
     origin: tuple = (0, 0)  # (x, y) pixel of the unclipped cutout's first column/row
-    base: tuple = (0, 0)  # (x, y) integer pixel the deposit shifts are counted from
+    base: np.ndarray | None = None  # (x, y) integer pixel the deposit shifts are counted from (int64)
     deposit_exposure: np.ndarray | None = None  # (n_true, a, b) exposure at base + shifts, cm2 s
     kernel_rad: np.ndarray | None = None  # placement "exact": rad nodes (deg) of ``kernel_table``
     kernel_table: np.ndarray | None = None  # exact: pixel-averaged profiles (`_profile_table`)
