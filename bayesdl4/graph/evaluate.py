@@ -22,9 +22,11 @@ __all__ = ["evaluate_npred", "evaluate_stat_array", "graph_inputs"]
 CONVENIENCE_MODE = "NUMBA"
 
 
-def graph_inputs(arrays):
-    """A fresh input variable for each array of a plan (``{name: variable}``)."""
-    return {name: pt.tensor(name=name, dtype=np.asarray(a).dtype, shape=(None,) * np.ndim(a))
+def graph_inputs(arrays, static_shape=()):
+    """A fresh input variable for each array of a plan (``{name: variable}``); those named in
+    ``static_shape`` (`GroupPlan.static_shape`) have the array's shape as static shape."""
+    return {name: pt.tensor(name=name, dtype=np.asarray(a).dtype,
+                            shape=np.shape(a) if name in static_shape else (None,) * np.ndim(a))
             for name, a in arrays.items()}
 
 
@@ -50,7 +52,7 @@ def _evaluate(dataset, model_names=None):
         finally:
             dataset.models = saved
         arrays = {k: _as_input(v) for k, v in plan.arrays.items()}
-        inputs = graph_inputs(arrays)
+        inputs = graph_inputs(arrays, plan.static_shape)
         theta = pt.dvector("theta")
         graph = builder.build(plan, inputs, theta, latent={})
     outputs = [graph.npred_signal, graph.npred_background, graph.stat_bins]

@@ -509,9 +509,11 @@ def point_input_arrays(data):
 
 def bind_point_inputs(data, inputs):
     """A copy of ``data`` whose point sources read their `POINT_INPUTS` from ``inputs`` (tensors
-    named as `point_input_arrays`, given the static shapes of ``data``'s arrays)."""
+    named as `point_input_arrays`, with the static shapes of ``data``'s arrays: given them when they
+    have none, as a `GroupPlan.static_shape` input has)."""
     arrays = point_input_arrays(data)
-    tensors = {name: pt.specify_shape(inputs[name], arrays[name].shape) for name in arrays}
+    tensors = {name: inputs[name] if inputs[name].type.shape == arrays[name].shape
+               else pt.specify_shape(inputs[name], arrays[name].shape) for name in arrays}
     sources = []
     for i, plan in enumerate(data.sources):
         if isinstance(plan, PointSourcePlan):

@@ -220,7 +220,7 @@ class _MapBuilderBase(DatasetGraphBuilder):
         points = PointLayout(dataset=np.zeros(coord.size, dtype=np.int64), coord=coord,
                              dim_suffix=granularity, observed=observed)
         return GroupPlan(builder=self, name=name, datasets=[dataset], arrays=arrays, static=static,
-                         points=points)
+                         points=points, static_shape=frozenset(point_input_arrays(map_data)) & arrays.keys())
 
     def _pvals(self, static, theta):
         map_data = getattr(static.data, "map_data", static.data)

@@ -93,6 +93,8 @@ class GroupPlan:
     static: object
     points: PointLayout | None = None
     latent: dict = field(default_factory=dict)
+    #: names of ``arrays`` whose shapes are part of `static_key`: graph inputs with static shapes
+    static_shape: frozenset = frozenset()
 
     @property
     def dataset_names(self):

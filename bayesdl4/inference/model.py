@@ -192,10 +192,11 @@ def _population_variables(population, members, names):
     return pm.Deterministic(f"{population.name}.members", physical), (mu_prior, sigma_prior), member_scale
 
 
-def _shared(name, array, registry):
+def _shared(name, array, registry, static_shape=False):
     array = np.asarray(array)
     dtype = np.float64 if array.dtype.kind in "fb" else np.int64
-    registry[name] = pytensor.shared(np.ascontiguousarray(array, dtype=dtype), name=name, borrow=True)
+    shape = array.shape if static_shape else None
+    registry[name] = pytensor.shared(np.ascontiguousarray(array, dtype=dtype), name=name, borrow=True, shape=shape)
     return registry[name]
 
 
@@ -215,7 +216,7 @@ def _structure(plans, priors, scales, table, populations, shared):
     prior_keys = tuple((name, _prior_key(prior, scales.get(name))) for name, prior in priors.items())
     if any(key is None for _, key in prior_keys):
         return None
-    arrays = tuple(sorted((name, var.type.dtype, var.type.ndim) for name, var in shared.items()))
+    arrays = tuple(sorted((name, var.type.dtype, var.type.shape) for name, var in shared.items()))
     pops = tuple((p.structure_key(), len(members)) for p, members in populations)
     return (tuple(parts), prior_keys, arrays, pops, table.n_free, len(table))
 
@@ -276,7 +277,8 @@ def build_model(datasets, granularity=None):
         theta = pt.concatenate([*pieces, frozen])
         graphs, loglike, dataset_names = [], [], []
         for plan in plans:
-            inputs = {key: _shared(f"{plan.name}.{key}", array, registry) for key, array in plan.arrays.items()}
+            inputs = {key: _shared(f"{plan.name}.{key}", array, registry, key in plan.static_shape)
+                      for key, array in plan.arrays.items()}
             latent = {}
             for key, spec in plan.latent.items():
                 name = f"mu_off_{plan.name}" if key == "background" else f"{key}_{plan.name}"

@@ -186,7 +186,7 @@ class Simulator:
             theta = pt.dvector("theta")
             inputs, arrays, outputs = [], [], []
             for plan in plans:
-                variables = graph_inputs(plan.arrays)
+                variables = graph_inputs(plan.arrays, plan.static_shape)
                 graph = plan.builder.build(plan, variables, theta, latent={})
                 if graph.npred_signal is None:
                     raise DataFormatError(f"Simulator: datasets {plan.dataset_names} give no predicted counts; "
