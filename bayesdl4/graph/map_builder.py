@@ -168,10 +168,14 @@ class _MapBuilderBase(DatasetGraphBuilder):
     def check(self, dataset):
         _check_models(dataset)
 
+    def _data_key(self, data):
+        """`static_key` part of the plan's data (`_plan_key`; raises `_Unkeyed`)."""
+        return _plan_key(data)
+
     def static_key(self, plan):
         st = plan.static
         try:
-            data = _plan_key(st.data)
+            data = self._data_key(st.data)
         except _Unkeyed:
             return None
         return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
@@ -235,21 +239,6 @@ _POINT_MOVABLE = ("ys", "xs", "origin", "base", "start", "exposure", "deposit_ex
                   "kernel_table", "pixel_lonlat")
 
 
-def _movable_map_key(data):
-    """`static_key` part of a `MapGraphData` whose counts, background and point sources' positions
-    are inputs: the box's shape and the sources' places in it, not the box's place in the map."""
-    box = None
-    if data.box is not None:
-        planes, ys, xs = data.box
-        box = (array_digest(planes), ys.stop - ys.start, xs.stop - xs.start,
-               tuple((p.ys.start - ys.start, p.xs.start - xs.start) for p in data.sources))
-    sources = tuple(_plan_key(p, skip=_POINT_MOVABLE) if isinstance(p, PointSourcePlan) else _plan_key(p)
-                    for p in data.sources)
-    shapes = tuple((name, array.shape) for name, array in point_input_arrays(data).items())
-    return (_plan_key(data, skip=(*STAT_FIELDS, "box", "sources")), box, bool(data.explicit.any()), sources,
-            shapes)
-
-
 @register_builder
 class MapBuilder(_MapBuilderBase):
     """Graph builder of `MapDataset` (Cash, background scaled by a `FoVBackgroundModel`).
@@ -269,13 +258,18 @@ class MapBuilder(_MapBuilderBase):
         arrays = {f"stat.{name}": array for name, array in map_stat_arrays(data).items()}
         return arrays | point_input_arrays(data)
 
-    def static_key(self, plan):
-        st = plan.static
-        try:
-            data = _movable_map_key(st.data)
-        except _Unkeyed:
-            return None
-        return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
+    def _data_key(self, data):
+        """The counts, background and point sources' positions are inputs (their arrays' shapes
+        are in the model's structure key, `GroupPlan.static_shape`): the box's shape and the
+        sources' places in it, not the box's place in the map."""
+        box = None
+        if data.box is not None:
+            planes, ys, xs = data.box
+            box = (array_digest(planes), ys.stop - ys.start, xs.stop - xs.start,
+                   tuple((p.ys.start - ys.start, p.xs.start - xs.start) for p in data.sources))
+        sources = tuple(_plan_key(p, skip=_POINT_MOVABLE) if isinstance(p, PointSourcePlan) else _plan_key(p)
+                        for p in data.sources)
+        return (_plan_key(data, skip=(*STAT_FIELDS, "box", "sources")), box, bool(data.explicit.any()), sources)
 
     def build(self, plan, inputs, theta, latent):
         static = plan.static
@@ -312,14 +306,10 @@ class MapOnOffBuilder(_MapBuilderBase):
     def _density_arrays(self, data):
         return {f"onoff.{name}": array for name, array in map_onoff_arrays(data).items()}
 
-    def static_key(self, plan):
-        st = plan.static
-        try:
-            data = (_plan_key(st.data.map_data, skip=STAT_FIELDS),
-                    _plan_key(st.data, skip=("map_data", "counts_off", "alpha", "constant")))
-        except _Unkeyed:
-            return None
-        return (data, tuple(i for _, i in st.parameters), st.escale, st.area, st.all_bins)
+    def _data_key(self, data):
+        """The ON/OFF counts and alpha are inputs."""
+        return (_plan_key(data.map_data, skip=STAT_FIELDS),
+                _plan_key(data, skip=("map_data", "counts_off", "alpha", "constant")))
 
     def build(self, plan, inputs, theta, latent):
         static = plan.static

@@ -149,8 +149,8 @@ class DatasetGraphBuilder(abc.ABC):
     def static_key(self, plan):
         """Hashable description of everything `build` puts into the graph besides ``plan.arrays``
         (which enter as inputs), or None when there is no cheap one. Two plans with equal keys and
-        arrays of the same names, dtypes and ranks give the same graph: compiled functions are
-        reused without building it again."""
+        arrays of the same names, dtypes and ranks (shapes for those in ``static_shape``) give the
+        same graph: compiled functions are reused without building it again."""
         return None
 
 

@@ -29,8 +29,8 @@ LP = dict(amplitude=3.5e-13 * u.Unit("cm-2 s-1 TeV-1"), reference=7 * u.TeV, alp
 
 
 def _small_dataset(placement="gammapy", width=1.2):
-    """A 24 x 24 pixel (``width`` deg), 3-energy-bin dataset with a Gaussian PSF and flat exposure
-    and background."""
+    """A 3-energy-bin dataset of ``width`` deg a side in 0.05 deg pixels (24 x 24 by default) with a
+    Gaussian PSF and flat exposure and background."""
     energy = MapAxis.from_energy_bounds("1 TeV", "10 TeV", 3, name="energy")
     energy_true = MapAxis.from_energy_bounds("0.7 TeV", "14 TeV", 4, name="energy_true")
     geom = WcsGeom.create(skydir=SkyCoord(83.63, 22.01, unit="deg"), width=width, binsz=0.05, axes=[energy])
@@ -243,7 +243,8 @@ def test_a_point_source_at_another_position_reuses_the_compiled_functions(placem
 
     dataset = _small_dataset(placement, width=3.0)  # cutouts stay inside the map
     dataset.fake(random_seed=0)
-    logp_function(Datasets([dataset])).log_likelihood(logp_function(Datasets([dataset])).x0)
+    warm = logp_function(Datasets([dataset]))
+    warm.log_likelihood(warm.x0)
     fit(Datasets([dataset]))  # compiles (or loads) what fake, logp_function and fit need
     for seed, (lon, lat) in enumerate([(83.93, 21.81), (83.38, 22.37)], start=1):
         before = compiled.stats()
