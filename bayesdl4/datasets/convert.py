@@ -1,4 +1,5 @@
-"""Map datasets -> spectrum datasets in an ON region (gammapy 2.1's ``to_spectrum_dataset``).
+"""Map datasets -> spectrum datasets in an ON region (gammapy 2.1's ``to_spectrum_dataset`` and
+``to_region_map_dataset``).
 
 Counts, background and OFF counts are summed over the pixels whose centres lie in the region,
 within the safe mask; the exposure (and the ON/OFF acceptance) is averaged over those pixels;
@@ -17,7 +18,7 @@ from ..irf.edisp_map import get_overlap_fraction
 from ..maps import RegionGeom, RegionNDMap
 from .spectrum import SpectrumDataset, SpectrumDatasetOnOff
 
-__all__ = ["to_spectrum_dataset"]
+__all__ = ["to_region_map_dataset", "to_spectrum_dataset"]
 
 
 def _region_pixels(dataset, region) -> np.ndarray:
@@ -161,6 +162,19 @@ def to_spectrum_dataset(dataset, on_region, containment_correction=False, name=N
                 data = acceptance.data * kwargs["counts_off"].data / norm.data
             kwargs["acceptance_off"] = RegionNDMap(geom, np.nan_to_num(data))
     return SpectrumDatasetOnOff(**kwargs)
+
+
+def to_region_map_dataset(dataset, region, name=None):
+    """``dataset`` integrated in ``region`` (gammapy 2.1's ``to_region_map_dataset``).
+
+    Counts, background and OFF counts are summed within the safe mask, exposure and acceptance
+    averaged, the energy dispersion taken at the region centre, as gammapy does. gammapy returns
+    a `MapDataset` on a ``RegionGeom``; bayesdl4's dataset on a region geometry is the spectrum
+    dataset, so this returns a `SpectrumDataset` (`SpectrumDatasetOnOff` for ON/OFF maps) with the
+    same arrays. It carries no PSF: the exposure is not corrected for containment (use
+    `to_spectrum_dataset` with ``containment_correction=True`` for that).
+    """
+    return to_spectrum_dataset(dataset, region, containment_correction=False, name=name)
 
 
 def _has_background_model(dataset) -> bool:

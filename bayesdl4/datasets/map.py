@@ -420,6 +420,11 @@ class MapDataset(Dataset):
             self, on_region, containment_correction=containment_correction, name=name
         )
 
+    def to_region_map_dataset(self, region, name=None):
+        """Integrated in ``region``, without containment correction
+        (`bayesdl4.datasets.convert.to_region_map_dataset`: a spectrum dataset)."""
+        return _convert.to_region_map_dataset(self, region, name=name)
+
     # ------------------------------------------------------------------ I/O (format registry)
     @classmethod
     def read(cls, filename, name=None):
