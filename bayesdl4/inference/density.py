@@ -28,6 +28,7 @@ from pytensor.graph.replace import clone_replace
 from pytensor.graph.traversal import graph_inputs
 
 from ..compiled import cached_function, compile_function_keyed, disk, mode_name
+from ..utils.gcpause import paused_gc
 from .model import model_info
 
 __all__ = ["ModelFunctions", "model_functions", "BoundFunction", "DEFAULT_MODE"]
@@ -132,6 +133,7 @@ class ModelFunctions:
             self.x0 = np.asarray(self._x_of_theta()(theta0), dtype=float)
 
     # ------------------------------------------------------------------ compiling
+    @paused_gc()
     def _function(self, key, build, mode):
         """The bound function ``key``: from this object, from another model of the same structure
         (in this process, or on disk from another one), or compiled from

@@ -9,6 +9,7 @@ from scipy import optimize
 
 from ..compiled import single_blas_thread
 from ..errors import InferenceError
+from ..utils.gcpause import paused_gc
 from .density import model_functions
 from .model import as_model
 from .record import provenance_attrs
@@ -125,11 +126,12 @@ def fit(datasets, mode=None, maxiter=2000):
     """
     timings = {}
     t0 = time.perf_counter()
-    model, info = as_model(datasets)
-    functions = model_functions(model)
-    fn = functions.density(jacobian=False, mode=mode)
-    x0 = functions.x0.copy()
-    start = fn(x0)  # Numba compiles (or loads from its cache) on the first call: counted as compilation
+    with paused_gc():  # building and loading allocate many objects that full collections walk
+        model, info = as_model(datasets)
+        functions = model_functions(model)
+        fn = functions.density(jacobian=False, mode=mode)
+        x0 = functions.x0.copy()
+        start = fn(x0)  # Numba compiles (or loads from its cache) on the first call: counted as compilation
     timings["compile"] = time.perf_counter() - t0
     if not np.isfinite(start[0]) or not np.all(np.isfinite(start[1])):
         raise InferenceError(_bad_start_message(functions, info))
@@ -167,8 +169,9 @@ def _run_fit(functions, info, fn, x0, maxiter, timings):
     nfev += 1
     timings["optimize"] = time.perf_counter() - t1
 
-    draws = functions.draws(pointwise=False)
-    outputs = _flat_outputs(functions, draws(x))
+    with paused_gc():
+        draws = functions.draws(pointwise=False)
+        outputs = _flat_outputs(functions, draws(x))
     names = list(outputs)
     values = np.array([outputs[n] for n in names])
     jacobian = _output_jacobian(functions, draws, x, covariance_x)

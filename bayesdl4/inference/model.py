@@ -34,6 +34,7 @@ from ..errors import InferenceError, ModelError
 from ..graph import ParameterTable, plan_groups
 from ..models.population import PopulationPrior
 from ..models.priors import Prior, restrict
+from ..utils.gcpause import paused_gc
 
 __all__ = ["build_model", "model_info", "ModelInfo", "as_model"]
 
@@ -87,6 +88,7 @@ def model_info(model):
     return info
 
 
+@paused_gc()
 def as_model(datasets_or_model, granularity=None):
     """``(model, info)`` from datasets (a new model) or a model made by `build_model`."""
     import pymc as pm

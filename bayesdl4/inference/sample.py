@@ -8,6 +8,7 @@ import xarray as xr
 
 from ..compiled import NOGIL_NUMBA, single_blas_thread
 from ..errors import InferenceError
+from ..utils.gcpause import paused_gc
 from .density import model_functions
 from .model import as_model
 from .record import provenance_attrs
@@ -60,10 +61,12 @@ def sample(datasets, draws=1000, tune=1000, chains=4, random_seed=None, nuts_sam
     if nuts_sampler not in NUTS_SAMPLERS:
         raise InferenceError(f"nuts_sampler must be one of {NUTS_SAMPLERS}, got {nuts_sampler!r}")
     t0 = time.perf_counter()
-    model, info = as_model(datasets, granularity=granularity)
-    functions = model_functions(model)
-    # the start check compiles the function the sampler will use (nutpie: the GIL-free mode)
-    start = functions.density(jacobian=True, mode=NOGIL_NUMBA if nuts_sampler == "nutpie" else None)(functions.x0)
+    with paused_gc():  # building and loading allocate many objects that full collections walk
+        model, info = as_model(datasets, granularity=granularity)
+        functions = model_functions(model)
+        # the start check compiles the function the sampler will use (nutpie: the GIL-free mode)
+        mode = NOGIL_NUMBA if nuts_sampler == "nutpie" else None
+        start = functions.density(jacobian=True, mode=mode)(functions.x0)
     if not np.isfinite(start[0]):
         raise InferenceError("the log density is not finite at the starting values; check that each start "
                              "value lies inside its prior and that the models predict positive counts")

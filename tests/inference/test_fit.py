@@ -182,6 +182,9 @@ def test_every_bin_masked_and_nan_start_are_clear_errors():
     datasets.models["src"].spectral_model.index.value = np.nan
     with pytest.raises(ModelError, match="src.index.*not finite"):
         fit(datasets)
+    import gc
+
+    assert gc.isenabled()  # the collector paused while building the model runs again after an error
 
 
 def test_sampling_that_starts_at_a_prior_edge_is_a_named_error():
