@@ -296,7 +296,8 @@ class MapBuilder(_MapBuilderBase):
 @register_builder
 class MapOnOffBuilder(_MapBuilderBase):
     """Graph builder of `MapDatasetOnOff` (WStat, background profiled per bin). The ON and OFF
-    counts and alpha enter the graph as inputs: new counts reuse the compiled functions."""
+    counts, alpha and the point sources' position-dependent arrays enter the graph as inputs: new
+    counts or a point source at another position reuse the compiled functions."""
 
     dataset_types = (MapDatasetOnOff,)
 
@@ -304,19 +305,22 @@ class MapOnOffBuilder(_MapBuilderBase):
         return prepare_map_onoff(dataset, all_planes=all_bins)
 
     def _density_arrays(self, data):
-        return {f"onoff.{name}": array for name, array in map_onoff_arrays(data).items()}
+        arrays = {f"onoff.{name}": array for name, array in map_onoff_arrays(data).items()}
+        return arrays | point_input_arrays(data.map_data)
 
     def _data_key(self, data):
-        """The ON/OFF counts and alpha are inputs."""
-        return (_plan_key(data.map_data, skip=STAT_FIELDS),
-                _plan_key(data, skip=("map_data", "counts_off", "alpha", "constant")))
+        """The ON/OFF counts, alpha, the bins the sources reach and the point sources' positions
+        are inputs (as for `MapBuilder`)."""
+        return (MapBuilder._data_key(self, data.map_data),
+                _plan_key(data, skip=("map_data", "counts_off", "alpha", "constant", "signal_bins")))
 
     def build(self, plan, inputs, theta, latent):
         static = plan.static
         pvals = self._pvals(static, theta)
+        data = replace(static.data, map_data=bind_point_inputs(static.data.map_data, inputs))
         arrays = {name: inputs[f"onoff.{name}"] for name in ONOFF_ARRAYS}
-        terms, _, _ = map_onoff_tensors(static.data, pvals, all_bins=False, arrays=arrays)
-        signal, _ = map_npred_tensors(replace(static.data.map_data, background=inputs["background_cube"]), pvals)
+        terms, _, _ = map_onoff_tensors(data, pvals, all_bins=False, arrays=arrays)
+        signal, _ = map_npred_tensors(replace(data.map_data, background=inputs["background_cube"]), pvals)
         signal_fit = signal.reshape((-1,))[inputs["mask_index"]]
         counts, counts_off, alpha = inputs["counts"], inputs["counts_off"], inputs["alpha"]
         loglike_bins = -0.5 * wstat(counts, counts_off, alpha, signal_fit)

@@ -97,16 +97,18 @@ def prepare_map_onoff(dataset, all_planes=False):
 
 
 #: names of `map_onoff_arrays`
-ONOFF_ARRAYS = ("counts", "counts_off", "alpha", "constant")
+ONOFF_ARRAYS = ("counts", "counts_off", "alpha", "constant", "signal_index")
 
 
 def map_onoff_arrays(data):
-    """The arrays of `map_onoff_tensors` (not ``all_bins``) that come from the counts (graph inputs,
-    named as `ONOFF_ARRAYS`): ON, OFF counts and alpha on the bins a source reaches, the WStat
-    constant of all other fitted bins (shape (1,))."""
+    """The arrays of `map_onoff_tensors` (not ``all_bins``) that come from the counts and the
+    sources' positions (graph inputs, named as `ONOFF_ARRAYS`): ON, OFF counts and alpha on the
+    bins a source reaches, the WStat constant of all other fitted bins (shape (1,)), and the flat
+    cube index of the bins a source reaches (int64)."""
     bins = data.signal_bins
     return {"counts": data.map_data.counts[bins], "counts_off": data.counts_off[bins], "alpha": data.alpha[bins],
-            "constant": np.array([data.constant])}
+            "constant": np.array([data.constant]),
+            "signal_index": np.ravel_multi_index(bins, data.map_data.shape).astype(np.int64)}
 
 
 def map_onoff_tensors(data, pvals, all_bins=False, arrays=None):
@@ -137,7 +139,7 @@ def map_onoff_tensors(data, pvals, all_bins=False, arrays=None):
         background = alpha * wstat_profile_background(counts, counts_off, alpha, signal_cube)
         return stat, signal_cube, background
     arrays = arrays or {name: pt.as_tensor(array) for name, array in map_onoff_arrays(data).items()}
-    signal = signal_cube[data.signal_bins]
+    signal = signal_cube.reshape((-1,))[arrays["signal_index"]]
     terms = wstat(arrays["counts"], arrays["counts_off"], arrays["alpha"], signal)
     stat = pt.concatenate([terms, arrays["constant"]])
     return stat, signal, None

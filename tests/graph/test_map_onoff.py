@@ -38,14 +38,14 @@ def _models(placement, name="onoff", **values):
     return Models([SkyModel(spectral, spatial, name="src")])
 
 
-def _onoff_dataset(placement="gammapy", seed=0, name="onoff"):
-    """24 x 24 pixels, 3 reco / 4 true energy bins, Gaussian PSF; ON and OFF counts simulated from
+def _onoff_dataset(placement="gammapy", seed=0, name="onoff", width=1.2):
+    """``width / 0.05`` pixels a side (24 x 24 by default), 3 reco / 4 true energy bins, Gaussian PSF; ON and OFF counts simulated from
     the truth with per-bin alpha in [0.1, 0.5] (0 in a few bins), a partial safe and fit mask."""
     rng = np.random.default_rng(seed)
     energy = MapAxis.from_energy_bounds("1 TeV", "10 TeV", 3, name="energy")
     energy_true = MapAxis.from_energy_bounds("0.7 TeV", "14 TeV", 4, name="energy_true")
     geom = WcsGeom.create(
-        skydir=SkyCoord(83.63, 22.01, unit="deg"), width=1.2, binsz=0.05, axes=[energy]
+        skydir=SkyCoord(83.63, 22.01, unit="deg"), width=width, binsz=0.05, axes=[energy]
     )
     base = MapDataset.create(geom, energy_axis_true=energy_true, binsz_irf=0.4, name=name)
     shape = geom.data_shape
@@ -60,7 +60,7 @@ def _onoff_dataset(placement="gammapy", seed=0, name="onoff"):
     mask_safe[0, :, :3] = False
     base.mask_safe = WcsNDMap(geom, mask_safe)
     mask_fit = np.ones(shape, bool)
-    mask_fit[:, 20:, :] = False
+    mask_fit[:, shape[1] * 5 // 6 :, :] = False
     base.mask_fit = WcsNDMap(geom, mask_fit)
     base.background = None
     base.models = _models(placement, name=name)
@@ -262,3 +262,33 @@ def test_new_counts_of_an_onoff_map_reuse_the_compiled_functions():
         assert result.total_stat == pytest.approx(expected, rel=1e-9)
         stats.append(result.total_stat)
     assert stats[0] != stats[1]
+
+
+def test_a_point_source_moved_in_an_onoff_map_reuses_the_compiled_functions():
+    """Issue 11: as for `MapDataset`, a point source's position-dependent arrays and the bins it
+    reaches enter the ON/OFF map graph as inputs: moving the source compiles nothing, and at each
+    position the reused functions give the statistic of a graph built there with constants."""
+    from bayesdl4 import compiled
+    from bayesdl4.graph.map_onoff import map_onoff_tensors, prepare_map_onoff
+
+    dataset = _onoff_dataset(width=3.0)  # the cutouts stay inside the map
+    truth = dataset.alpha.data * MU_OFF
+    warm = logp_function(Datasets([dataset]))
+    warm.log_likelihood(warm.x0)
+    fit(Datasets([dataset]))  # compiles (or loads) what logp_function and fit need
+    for seed, (lon, lat) in enumerate([(83.93, 21.81), (83.38, 22.27)], start=1):
+        dataset.models = _models("gammapy", lon_0=lon, lat_0=lat)
+        dataset.fake(random_seed=seed, npred_background=truth)
+        before = compiled.stats()
+        logp = logp_function(Datasets([dataset]))
+        reference = float(map_onoff_tensors(prepare_map_onoff(dataset), {})[0].sum().eval())
+        assert logp.log_likelihood(logp.x0) == pytest.approx(-0.5 * reference, rel=1e-10)
+        result = fit(Datasets([dataset]))
+        after = compiled.stats()
+        assert after["compiled"] == before["compiled"] and after["disk_hits"] == before["disk_hits"]
+        assert result.success
+        for name, value in (("src.lon_0", lon), ("src.lat_0", lat)):
+            assert abs(result[name].value - value) < 4 * result[name].error, (name, result[name], value)
+        expected = wstat(dataset.counts.data, dataset.counts_off.data, dataset.alpha.data,
+                         dataset.npred_signal().data)[dataset.mask].sum()
+        assert result.total_stat == pytest.approx(expected, rel=1e-9)
