@@ -116,6 +116,34 @@ def _upsample_geom(geom: WcsGeom, factor: int) -> WcsGeom:
     return WcsGeom(wcs, (geom.npix[0] * factor, geom.npix[1] * factor))
 
 
+class _FineGrids:
+    """Sub-pixel offsets from the kernel centre for each plane's cut (gammapy's
+    ``to_odd_npix(radius).upsample(factor)`` grids). All cuts share the centre and pixel size, so
+    the grid of a smaller cut is the central block of the largest one with the same factor: one
+    separation per factor instead of one per plane (WCS set-up and coordinates dominated the
+    kernel's cost)."""
+
+    def __init__(self, image_geom, center, radii, factors):
+        self.image_geom, self.center, self._grids = image_geom, center, {}
+        self._largest = {}
+        for radius, factor in zip(radii, factors, strict=True):
+            self._largest[factor] = max(self._largest.get(factor, radius), radius)
+
+    def separation(self, radius, factor):
+        """(offsets (ny*f, nx*f) Angle, ny, nx, sub-pixel solid angle in sr) of the cut at ``radius``."""
+        if factor not in self._grids:
+            cut = _odd_npix_geom(self.image_geom, self._largest[factor])
+            fine = _upsample_geom(cut, factor)
+            self._grids[factor] = (cut.npix[0], cut.npix[1], fine.separation(self.center),
+                                   np.prod(np.deg2rad(fine.pixel_scales.deg)))
+        nx_big, ny_big, rad, pixel_sr = self._grids[factor]
+        binsz = self.image_geom.pixel_scales.max()
+        n = int(np.ceil((2 * u.Quantity(radius) / binsz).to_value("")) // 2 * 2 + 1)  # as _odd_npix_geom
+        ny, nx = min(n, ny_big), min(n, nx_big)
+        oy, ox = (ny_big - ny) // 2 * factor, (nx_big - nx) // 2 * factor
+        return rad[oy : oy + ny * factor, ox : ox + nx * factor], ny, nx, pixel_sr
+
+
 # --------------------------------------------------------------------------------------
 # PSF kernel
 # --------------------------------------------------------------------------------------
@@ -529,16 +557,13 @@ class PSFMap(IRFMap):
         ny, nx = data.shape[-2:]
         # integral of the PSF over each plane's kernel area (in units of the PSF map x sr)
         integrals = np.zeros(energy_axis.nbin)
+        fine_grids = _FineGrids(image_geom, center, radii[:n_planes], factors[:n_planes])
         for idx in range(n_planes):
-            cut = _odd_npix_geom(image_geom, radii[idx])
             factor = factors[idx]
-            fine = _upsample_geom(cut, factor)
-            rad = fine.separation(center)
+            rad, cy, cx, pixel_sr = fine_grids.separation(radii[idx], factor)
             values = self.psf_value(rad, energy_axis.center[idx], position).value
             # kernels are small: flat-sky pixel area is plenty for a threshold test
-            pixel_sr = np.prod(np.deg2rad(fine.pixel_scales.deg))
             integrals[idx] = np.sum(values) * pixel_sr
-            cy, cx = cut.npix[1], cut.npix[0]
             block = values.reshape(cy, factor, cx, factor).sum(axis=(1, 3))
             oy, ox = (ny - cy) // 2, (nx - cx) // 2
             data[idx, oy : oy + cy, ox : ox + cx] += block
