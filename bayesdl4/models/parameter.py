@@ -7,7 +7,8 @@ from astropy import units as u
 
 from ..errors import ModelError
 from .population import PopulationPrior
-from .priors import FlatPrior, Prior, Restricted, prior_from_dict
+from .prior_yaml import prior_from_dict
+from .priors import FlatPrior, Prior, Restricted
 
 __all__ = [
     "Parameter",

@@ -12,7 +12,8 @@ from that population; ``<name>.mu`` and ``<name>.sigma`` become parameters of th
 import numpy as np
 
 from ..errors import ModelError
-from .priors import FlatPrior, Prior, prior_from_dict
+from .prior_yaml import prior_from_dict
+from .priors import FlatPrior, Prior
 
 __all__ = ["PopulationPrior", "per_dataset", "DISTRIBUTIONS"]
 

@@ -13,6 +13,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 from bayesdl4.errors import ModelError
+from bayesdl4.models.prior_yaml import prior_from_dict
 from bayesdl4.models.priors import (
     FlatPrior,
     GaussianPrior,
@@ -23,7 +24,6 @@ from bayesdl4.models.priors import (
     Restricted,
     TruncatedNormalPrior,
     UniformPrior,
-    prior_from_dict,
     restrict,
 )
 
