@@ -49,6 +49,8 @@ from .map_extended import (
     ExtendedSourcePlan,
     _crop_kernel,
     _data,
+    bind_extended_inputs,
+    extended_input_arrays,
     extended_npred,
     extended_plan,
 )
@@ -456,8 +458,10 @@ def map_npred_tensors(data, pvals):
     signal = pt.zeros(data.shape)
     for plan in data.sources:
         npred = _source_npred(plan, data, pvals)
-        if isinstance(plan, PointSourcePlan) and isinstance(plan.start, Variable):  # bound: moves
-            (ny, nx), (y0, x0) = plan.cutout_shape, (plan.start[0], plan.start[1])
+        if isinstance(plan.start, Variable):  # bound: moves
+            ny, nx = plan.cutout_shape if isinstance(plan, PointSourcePlan) else \
+                (plan.ys.stop - plan.ys.start, plan.xs.stop - plan.xs.start)
+            y0, x0 = plan.start[0], plan.start[1]
             if plan.planes.size != data.shape[0]:
                 npred = pt.set_subtensor(pt.zeros((data.shape[0], ny, nx))[plan.planes], npred)
             signal = pt.inc_subtensor(signal[:, y0 : y0 + ny, x0 : x0 + nx], npred)
@@ -494,10 +498,12 @@ STAT_FIELDS = ("counts", "background", "explicit", "plane_counts", "plane_nlnb",
 
 
 def point_input_arrays(data):
-    """The position-dependent arrays of the point sources (`POINT_INPUTS`), ``{"src<i>.<name>": array}``."""
+    """The position-dependent arrays of the sources, ``{"src<i>.<name>": array}``: `POINT_INPUTS`
+    of point sources, `extended_input_arrays` of extended ones."""
     out = {}
     for i, plan in enumerate(data.sources):
-        if not isinstance(plan, PointSourcePlan):
+        if isinstance(plan, ExtendedSourcePlan):
+            out.update({f"src{i}.{name}": v for name, v in extended_input_arrays(plan).items()})
             continue
         values = {"exposure": plan.exposure, "deposit_exposure": plan.deposit_exposure, "kernel": plan.kernel,
                   "edisp": plan.edisp, "kernel_table": plan.kernel_table, "start": plan.start, "base": plan.base}
@@ -516,7 +522,10 @@ def bind_point_inputs(data, inputs):
                else pt.specify_shape(inputs[name], arrays[name].shape) for name in arrays}
     sources = []
     for i, plan in enumerate(data.sources):
-        if isinstance(plan, PointSourcePlan):
+        if isinstance(plan, ExtendedSourcePlan):
+            prefix = f"src{i}."
+            plan = bind_extended_inputs(plan, {n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)})
+        elif isinstance(plan, PointSourcePlan):
             get = {name: tensors.get(f"src{i}.{name}") for name in POINT_INPUTS}
             plan = replace(plan, exposure=get["exposure"], deposit_exposure=get["deposit_exposure"],
                            kernel=get["kernel"], edisp=get["edisp"], kernel_table=get["kernel_table"],

@@ -41,6 +41,7 @@ from .map import (
     point_input_arrays,
     prepare_map,
 )
+from .map_extended import EXTENDED_MOVABLE, ExtendedSourcePlan
 from .map_onoff import ONOFF_ARRAYS, map_onoff_arrays, map_onoff_tensors, prepare_map_onoff
 from .protocol import DatasetGraphBuilder, GroupGraph, GroupPlan, PointLayout, register_builder
 from .segment import segment_dot, segment_sums
@@ -239,6 +240,18 @@ _POINT_MOVABLE = ("ys", "xs", "origin", "base", "start", "exposure", "deposit_ex
                   "kernel_table", "pixel_lonlat")
 
 
+def _source_key(plan):
+    """`static_key` part of one source's plan: its position-dependent arrays are inputs."""
+    if isinstance(plan, PointSourcePlan):
+        return _plan_key(plan, skip=_POINT_MOVABLE)
+    if isinstance(plan, ExtendedSourcePlan):
+        moved = EXTENDED_MOVABLE if plan.model.spatial_model.tag[0] != "TemplateSpatialModel" else \
+            tuple(n for n in EXTENDED_MOVABLE if n not in ("lon", "lat"))
+        cutout = (plan.ys.stop - plan.ys.start, plan.xs.stop - plan.xs.start)
+        return (_plan_key(plan, skip=moved), cutout, plan.exposure_factors is None, plan.kernel_coeff is None)
+    return _plan_key(plan)
+
+
 @register_builder
 class MapBuilder(_MapBuilderBase):
     """Graph builder of `MapDataset` (Cash, background scaled by a `FoVBackgroundModel`).
@@ -267,8 +280,7 @@ class MapBuilder(_MapBuilderBase):
             planes, ys, xs = data.box
             box = (array_digest(planes), ys.stop - ys.start, xs.stop - xs.start,
                    tuple((p.ys.start - ys.start, p.xs.start - xs.start) for p in data.sources))
-        sources = tuple(_plan_key(p, skip=_POINT_MOVABLE) if isinstance(p, PointSourcePlan) else _plan_key(p)
-                        for p in data.sources)
+        sources = tuple(_source_key(p) for p in data.sources)
         return (_plan_key(data, skip=(*STAT_FIELDS, "box", "sources")), box, bool(data.explicit.any()), sources)
 
     def build(self, plan, inputs, theta, latent):

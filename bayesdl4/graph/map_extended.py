@@ -11,7 +11,12 @@ Per source, in gammapy 2.1's order (``MapEvaluator``):
    reco-energy PSF (HAWC): flux x exposure x image, energy dispersion, then each reco plane is
    convolved with its kernel;
 3. the result (flux region grown by the kernel half-width, clipped to the map) is added into the
-   cube at fixed slices: no integer index depends on a sampled parameter.
+   cube at its cutout's place: no integer index depends on a sampled parameter.
+
+Everything that depends on the starting position (sub-pixel coordinates, solid angles, exposure,
+edisp, the kernels' spectra, the cutout's place: `EXTENDED_MOVABLE`) enters the graph as inputs
+when the map builder binds them (`extended_input_arrays`, `bind_extended_inputs`), so a source
+started elsewhere reuses the compiled functions as long as its cutout keeps its shape.
 
 IRF kernels (PSF, edisp) are taken at the model position when the graph is built, as gammapy
 does when it first evaluates a model.
@@ -46,7 +51,8 @@ from .flux import source_flux
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtendedSourcePlan", "extended_plan", "extended_npred", "EXTENDED_MARGIN"]
+__all__ = ["ExtendedSourcePlan", "extended_plan", "extended_npred", "extended_input_arrays",
+           "bind_extended_inputs", "EXTENDED_MARGIN", "EXTENDED_MOVABLE"]
 
 #: how far (deg) an extended source may move or grow beyond its starting evaluation radius
 #: (gammapy re-cuts its evaluator after 0.1 deg, ``CUTOUT_MARGIN``)
@@ -92,6 +98,50 @@ class ExtendedSourcePlan:
     kernel_coeff: np.ndarray | None = None  # true PSF: (n_true, n_basis) SVD coefficients
     crop: tuple = (0, 0)  # (row, column) of the output cutout in the full convolution
     exposure_factors: tuple | None = None  # (a (n_true, Q), b (Q, ny, nx)): exposure = a @ b
+    start: np.ndarray | None = None  # (y, x) first row/column of the output cutout in the map (int64)
+
+
+#: fields of an `ExtendedSourcePlan` that depend on the source's starting position: graph inputs
+#: when bound (`bind_extended_inputs`; templates keep their coordinates, they do not move)
+EXTENDED_MOVABLE = ("ys", "xs", "edisp", "lon", "lat", "solid_angle", "exposure", "kernel_fft", "kernel_coeff",
+                    "exposure_factors", "start")
+
+
+def extended_input_arrays(plan) -> dict:
+    """The position-dependent arrays of an extended source's plan, ``{name: array}`` (names as
+    the fields; ``kernel_fft`` as ``kernel_re`` / ``kernel_im``, ``exposure_factors`` as
+    ``exposure_a`` / ``exposure_b``)."""
+    values = {"edisp": plan.edisp, "solid_angle": plan.solid_angle, "start": plan.start,
+              "kernel_coeff": plan.kernel_coeff}
+    if plan.model.spatial_model.tag[0] != "TemplateSpatialModel":
+        values["lon"], values["lat"] = plan.lon, plan.lat
+    if plan.exposure_factors is None:
+        values["exposure"] = plan.exposure
+    else:
+        values["exposure_a"], values["exposure_b"] = plan.exposure_factors
+    if plan.kernel_fft is not None:
+        values["kernel_re"], values["kernel_im"] = plan.kernel_fft
+    return {name: np.asarray(v) for name, v in values.items() if v is not None}
+
+
+def bind_extended_inputs(plan, tensors):
+    """A copy of ``plan`` reading its `extended_input_arrays` from ``tensors`` (``{name: tensor}``
+    with static shapes); its output cutout is placed in the map at ``start``."""
+    from dataclasses import replace
+
+    get = tensors.get
+    changes = {name: get(name) for name in ("edisp", "solid_angle", "start", "kernel_coeff", "lon", "lat",
+                                             "exposure") if name in tensors}
+    if "exposure_a" in tensors:
+        changes["exposure_factors"] = (get("exposure_a"), get("exposure_b"))
+    if "kernel_re" in tensors:
+        changes["kernel_fft"] = (get("kernel_re"), get("kernel_im"))
+    return replace(plan, **changes)
+
+
+def _shape(x) -> tuple:
+    """Static shape of an array or of a tensor with a static shape."""
+    return tuple(x.type.shape) if isinstance(x, pytensor.graph.basic.Variable) else tuple(np.shape(x))
 
 
 def _even_fast_len(n):
@@ -208,6 +258,7 @@ def extended_plan(dataset, model, all_planes=False):
     plan = ExtendedSourcePlan(
         model=model, ys=ys, xs=xs, planes=planes, edges_true=edges_true, edisp=edisp, lon=lon,
         lat=lat, solid_angle=solid_angle, exposure=exposure_full[:, ys, xs], kernel_is_reco=is_reco,
+        start=np.array([ys.start, xs.start], dtype=np.int64),
     )
     if kernel is None or is_reco:
         plan.exposure = exposure_full[:, fys, fxs]
@@ -258,7 +309,7 @@ def _fft_convolve(images, plan):
     spectrum = pt.specify_shape(pfft.rfft(padded), (b, n0, m, 2))
     re, im = spectrum[..., 0], spectrum[..., 1]
     product = pt.stack([re * kr - im * ki, re * ki + im * kr], axis=-1)
-    out = pt.specify_shape(pfft.irfft(product), (max(b, plan.kernel_fft[0].shape[0]), n0, n1))
+    out = pt.specify_shape(pfft.irfft(product), (max(b, _shape(plan.kernel_fft[0])[0]), n0, n1))
     r0, c0 = plan.crop
     return out[:, r0 : r0 + plan.ys.stop - plan.ys.start, c0 : c0 + plan.xs.stop - plan.xs.start]
 
@@ -277,7 +328,7 @@ def extended_npred(plan, data, pvals):
     if spatial.tag[0] != "TemplateSpatialModel":  # a template needs numeric coordinates
         lon, lat = _data(lon), _data(lat)
     image = spatial.integrate_pixels(lon, lat, _data(plan.solid_angle), pvals)  # (ny_f, nx_f)
-    image = pt.specify_shape(pt.as_tensor(image), plan.solid_angle.shape)
+    image = pt.specify_shape(pt.as_tensor(image), _shape(plan.solid_angle))
     edisp = pt.as_tensor(plan.edisp)
     factors = plan.exposure_factors
     if plan.fft_shape is not None and not plan.kernel_is_reco:
@@ -288,19 +339,19 @@ def extended_npred(plan, data, pvals):
             per_true = flux[:, None, None] * _data(plan.exposure) * convolved
             return pt.tensordot(edisp, per_true, axes=[[0], [0]])
         # sum_t E[t, r] flux[t] a[t, q] c[t, j] (b_q G_j): edisp on vectors, not maps
-        a, b = factors
+        a, b = pt.as_tensor(factors[0]), factors[1]
         weights = (flux[:, None] * a)[:, :, None] * coeff[:, None, :]  # (n_true, Q, J)
-        n_maps = a.shape[1] * plan.kernel_coeff.shape[1]
+        n_maps = _shape(factors[0])[1] * _shape(plan.kernel_coeff)[1]
         weights = pt.tensordot(edisp, weights, axes=[[0], [0]]).reshape((plan.planes.size, n_maps))
-        maps = (_data(b)[:, None] * basis[None]).reshape((n_maps,) + tuple(b.shape[1:]))
+        maps = (_data(b)[:, None] * basis[None]).reshape((n_maps,) + _shape(b)[1:])
         return pt.tensordot(weights, maps, axes=[[1], [0]])
     if factors is None:
         per_true = flux[:, None, None] * _data(plan.exposure) * image[None]
         reco = pt.tensordot(edisp, per_true, axes=[[0], [0]])  # (n_planes, ny_f, nx_f)
     else:
-        a, b = factors
+        a, b = pt.as_tensor(factors[0]), factors[1]
         weights = pt.tensordot(edisp, flux[:, None] * a, axes=[[0], [0]])  # (n_planes, Q)
         reco = pt.tensordot(weights, _data(b) * image[None], axes=[[1], [0]])
     if plan.fft_shape is None:
         return reco
-    return _fft_convolve(pt.specify_shape(reco, (plan.planes.size,) + plan.solid_angle.shape), plan)
+    return _fft_convolve(pt.specify_shape(reco, (plan.planes.size,) + _shape(plan.solid_angle)), plan)
