@@ -111,20 +111,6 @@ dataset.models = Models(models)
 models = [m for m in dataset.models if m.name.startswith("src")]  # the dataset's own objects
 """ + TIMED_LOOP + """result = {{"first": first, "per_call": sorted(times)[len(times) // 2], "tracemalloc_peak": peak}}
 print(json.dumps(result), file=sys.stderr, flush=True)
-# the compiled npred function itself: dataset.npred() also fingerprints the dataset's arrays on
-# every call (to find its cached function), ~3 x 30 MB hashed here
-from bayesdl4.graph.evaluate import _Ref, _compiled
-from bayesdl4.graph.joint import data_fingerprint
-params = list(dataset.models.parameters)
-fn = _compiled((data_fingerprint(dataset), tuple(id(p) for p in params)), _Ref(dataset), _Ref(params), None)
-times = []
-for k in range({n_calls}):
-    step_values = STEPS[k % len(STEPS)]
-    for i, (m, (dx, dy), f) in enumerate(zip(models, *step_values)):
-        m.spatial_model.lon_0.value = POSITIONS[i][0] + dx
-        m.spatial_model.sigma.value = 0.5 * f
-    t0 = time.perf_counter(); fn(*[p.value for p in params]); times.append(time.perf_counter() - t0)
-result["fn_per_call"] = sorted(times)[len(times) // 2]
 # log density + gradient with every spatial parameter free (what NUTS calls)
 for m in models:
     m.spatial_model.sigma.frozen = False
@@ -172,8 +158,6 @@ def main():
     rows = [
         ["npred after a spatial change (per call)", format_seconds(theirs["per_call"]),
          format_seconds(warm["per_call"]), format_ratio(theirs["per_call"], warm["per_call"], 3)],
-        ["compiled npred function alone (per call)", "", format_seconds(warm["fn_per_call"]),
-         format_ratio(theirs["per_call"], warm["fn_per_call"], 3)],
         ["first npred (compile), cold caches", format_seconds(theirs["first"]), format_seconds(cold["first"]), ""],
         ["first npred (compile), warm caches", "", format_seconds(warm["first"]), ""],
         [f"log density + gradient ({warm['n_free']} free), per call", "",

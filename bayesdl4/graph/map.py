@@ -53,6 +53,7 @@ from .map_extended import (
     extended_input_arrays,
     extended_npred,
     extended_plan,
+    recent_extended_plan,
 )
 
 __all__ = [
@@ -236,7 +237,9 @@ def _pixel_averaged_profile(nodes, profile, binsz, rad=None, n_sub=8, n_angle=16
 def prepare_map(dataset, all_planes=False):
     """Constants of a map dataset: masks, source plans, background-only sufficient statistics.
 
-    ``all_planes`` evaluates sources in every energy plane (npred maps), not only masked ones.
+    ``all_planes`` evaluates sources in every energy plane (npred maps for the numpy conveniences
+    and simulations), not only masked ones; it also reuses an extended source's last plan while
+    the source stays within its margin (`recent_extended_plan`, as gammapy's evaluator).
     """
     counts = dataset.counts.data.astype(float)
     shape = counts.shape
@@ -252,7 +255,8 @@ def prepare_map(dataset, all_planes=False):
             if model.spatial_model is None:
                 raise ModelError(f"model {model.name!r}: map datasets need a spatial model")
             if model.spatial_model.tag[0] != "PointSpatialModel":
-                sources.append(extended_plan(dataset, model, all_planes))
+                make = recent_extended_plan if all_planes else extended_plan
+                sources.append(make(dataset, model, all_planes))
                 continue
             sources.append(_point_plan(dataset, model, all_planes))
     # the box: bounding planes x rows x columns of all source cutouts, evaluated as a dense block

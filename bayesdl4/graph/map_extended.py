@@ -33,6 +33,7 @@ separable SVD with dense banded matrices 220 ms; FFT 30 ms with the cacheable nu
 """
 
 import logging
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,7 @@ from .flux import source_flux
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtendedSourcePlan", "extended_plan", "extended_npred", "extended_input_arrays",
+__all__ = ["ExtendedSourcePlan", "extended_plan", "recent_extended_plan", "extended_npred", "extended_input_arrays",
            "bind_extended_inputs", "EXTENDED_MARGIN", "EXTENDED_MOVABLE"]
 
 #: how far (deg) an extended source may move or grow beyond its starting evaluation radius
@@ -280,6 +281,41 @@ def extended_plan(dataset, model, all_planes=False):
     plan.kernel_fft = (np.ascontiguousarray(kf.real), np.ascontiguousarray(kf.imag))
     # full-convolution index i is map pixel (flux start - half + i)
     plan.crop = (ys.start - (fys.start - half), xs.start - (fxs.start - half))
+    return plan
+
+
+#: per dataset, the last plan of each of its extended sources (`recent_extended_plan`)
+_RECENT_PLANS = weakref.WeakKeyDictionary()
+
+
+def recent_extended_plan(dataset, model, all_planes=False):
+    """`extended_plan`, or the plan made for ``model`` on ``dataset`` last time if the source's
+    evaluation region still lies inside that plan's flux region (moved and grown by at most
+    `EXTENDED_MARGIN` in all) and the dataset holds the same IRF and mask objects.
+
+    gammapy's evaluator likewise keeps a source's cutout and IRFs until it moves by more than its
+    margin. The npred conveniences use this, so that ``dataset.npred()`` after a small change of
+    the source reuses the plan's shapes and so the compiled function; likelihoods always plan at
+    the model's values (`extended_plan`).
+    """
+    spatial = model.spatial_model
+    position, radius = spatial.position, spatial.evaluation_radius
+    if position is None or radius is None:
+        return extended_plan(dataset, model, all_planes)
+    plans = _RECENT_PLANS.setdefault(dataset, {})
+    current = {id(m) for m in dataset.models or ()}
+    for stale in [k for k in plans if k not in current]:  # models no longer on the dataset
+        del plans[stale]
+    key = (bool(all_planes), spatial._structure_key(),
+           *(id(getattr(dataset, name, None)) for name in ("exposure", "psf", "edisp", "mask_safe", "mask_fit")))
+    radius = float(Angle(radius).deg)
+    entry = plans.get(id(model))
+    if entry is not None and entry[0] == key:
+        _, plan, position_0, radius_0 = entry
+        if float(position.separation(position_0).deg) + max(radius - radius_0, 0.0) <= EXTENDED_MARGIN:
+            return plan
+    plan = extended_plan(dataset, model, all_planes)
+    plans[id(model)] = (key, plan, position, radius)
     return plan
 
 

@@ -227,3 +227,31 @@ def test_an_extended_source_at_another_position_reuses_the_compiled_functions(fl
             assert abs(numeric) > 1e-3 and grad[i] == pytest.approx(numeric, rel=1e-3), name
         values.append(value)
     assert len(set(values)) == 3  # the source did move
+
+
+def test_npred_after_a_small_move_reuses_the_extended_plan_as_gammapys_evaluator():
+    """dataset.npred() keeps an extended source's plan (cutout, IRFs) while the source stays within
+    its margin, so its compiled function is reused even where the map's edge clips the cutout; a
+    larger move plans again. The reused plan's npred equals a fresh plan's to the IRF differences
+    over the move."""
+    from bayesdl4 import compiled
+    from bayesdl4.graph.map_extended import _RECENT_PLANS, EXTENDED_MARGIN
+
+    dataset = _dataset(reco_psf=False, flat_exposure=True)
+    spatial = bm.GaussianSpatialModel(lon_0=(CENTER[0] + 0.7) * u.deg, lat_0=CENTER[1] * u.deg,
+                                      sigma=0.1 * u.deg, frame="icrs")  # its cutout is clipped
+    dataset.models = Models([SkyModel(PowerLawSpectralModel(**SPECTRUM), spatial, name="src")])
+    first = dataset.npred_signal().data
+    (plan,) = [p for _, p, _, _ in _RECENT_PLANS[dataset].values()]
+    before = compiled.stats()
+    spatial.lon_0.value += 0.03
+    spatial.sigma.value *= 1.02
+    moved = dataset.npred_signal().data
+    assert compiled.stats()["compiled"] == before["compiled"]
+    assert [p for _, p, _, _ in _RECENT_PLANS[dataset].values()] == [plan]
+    assert not np.allclose(moved, first)
+    _RECENT_PLANS.pop(dataset)  # a fresh plan at the moved position
+    np.testing.assert_allclose(dataset.npred_signal().data.sum(), moved.sum(), rtol=1e-3)
+    spatial.lon_0.value -= 2 * EXTENDED_MARGIN
+    dataset.npred_signal()
+    assert [p for _, p, _, _ in _RECENT_PLANS[dataset].values()] != [plan]
