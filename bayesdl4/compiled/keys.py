@@ -60,6 +60,8 @@ def graph_key(inputs, outputs):
         if var in ids:
             return ids[var]
         if isinstance(var, Constant):
+            if var.data is None:  # NoneConst (e.g. an unknown dimension of a SpecifyShape)
+                return "c:None"
             return f"c:{_type_key(var.type)}:{array_digest(np.asarray(var.data))}"
         if isinstance(var, SharedVariable):
             return f"s:{_type_key(var.type)}:{array_digest(np.asarray(var.get_value(borrow=True)))}"

@@ -31,3 +31,15 @@ def test_one_compiled_function_serves_data_of_any_size():
     for n in (1, 10, 1000):
         value = fn(np.zeros(3), np.ones(n))
         np.testing.assert_allclose(value, 3.0 + n)
+
+
+def test_graphs_holding_none_constants_have_keys():
+    """PyTensor puts NoneConst in some graphs (unknown dimensions of a SpecifyShape, e.g. in FFT
+    gradients): they key like any constant."""
+    def graph(shape):
+        x = pt.dmatrix("x")
+        return [x], [pt.specify_shape(x, shape).sum()]
+
+    key = graph_key(*graph((None, 3)))
+    assert key == graph_key(*graph((None, 3))) and key[1]
+    assert graph_key(*graph((2, 3)))[0] != key[0]
