@@ -2,9 +2,13 @@
 
 The dataset is prepared with every reco bin kept, its arrays enter as inputs, and the compiled
 function comes from `bayesdl4.compiled` (keyed by the graph, so every dataset of one type and
-model structure shares it). A dataset whose likelihood has per-bin parameters (the explicit ON/OFF
+model structure shares it). The last evaluation is kept: a dataset evaluated again with the same
+models, maps (compared by value) and IRF objects, whose sources keep their plans (point sources
+their positions, extended sources moving within their margin), only calls the function again. A dataset whose likelihood has per-bin parameters (the explicit ON/OFF
 background) is evaluated with the background profiled, as WStat does.
 """
+
+import weakref
 
 import numpy as np
 import pytensor
@@ -36,11 +40,63 @@ def _as_input(array):
     return np.ascontiguousarray(array, dtype=dtype)
 
 
+#: the last evaluation (one dataset, so that the copies of its maps bound the memory): its plan,
+#: inputs and compiled function (`_reusable`)
+_LAST = {}
+
+
+def _sources_key(dataset, models):
+    """What a dataset's plan depends on besides its maps: the models and their parameters' layout,
+    point sources' positions, extended sources' current plans (kept while they move within their
+    margin, `recent_extended_plan`) and the IRF objects."""
+    from .map_extended import recent_extended_plan
+
+    parts = []
+    for model in models:
+        parts.append((id(model), tuple((id(p), p.frozen) for p in model.parameters)))
+        spatial = getattr(model, "spatial_model", None)
+        if spatial is None or not hasattr(dataset, "psf"):
+            continue
+        if spatial.tag[0] == "PointSpatialModel":
+            parts.append((spatial.lon_0.value, spatial.lat_0.value))
+        else:
+            parts.append(id(recent_extended_plan(dataset, model, all_planes=True)))
+    irfs = tuple(id(getattr(dataset, name, None)) for name in ("psf", "edisp"))
+    return (tuple(parts), irfs)
+
+
+def _maps(dataset):
+    return {name: getattr(dataset, name, None) for name in dataset.map_attributes()}
+
+
+def _same_maps(maps, stored):
+    """The dataset's maps are the stored objects with the stored values (changes in place count)."""
+    for name, m in maps.items():
+        obj, data = stored[name]
+        if m is not obj or (m is not None and not np.array_equal(m.data, data)):
+            return False
+    return True
+
+
+def _reusable(dataset, key):
+    last = _LAST.get("entry")
+    if last is None or last["dataset"]() is not dataset or last["key"] != key \
+            or not _same_maps(_maps(dataset), last["maps"]):
+        return None
+    return last
+
+
 def _evaluate(dataset, model_names=None):
     # model_names restricts the sources; background and nuisance models always apply
     models = [m for m in dataset.models or ()
               if model_names is None or m.name in model_names or not isinstance(m, SkyModel)]
     table = ParameterTable(models)
+    key = _sources_key(dataset, models) if hasattr(dataset, "map_attributes") else None
+    last = None if key is None else _reusable(dataset, key)
+    if last is not None:  # same plan: only the parameter values changed
+        plan, fn, arrays, names = last["plan"], last["fn"], last["arrays"], last["names"]
+        signal, background, stat = fn(table.values(), *(arrays[n] for n in names))
+        return plan, np.asarray(signal), np.asarray(background), np.asarray(stat)
     saved = dataset.models
     # no Python traceback per graph node: a third of the time of a small graph's construction
     with pytensor.config.change_flags(traceback__limit=0):
@@ -59,6 +115,10 @@ def _evaluate(dataset, model_names=None):
     names = list(inputs)
     fn = compile_function([theta, *(inputs[n] for n in names)], outputs, mode=CONVENIENCE_MODE)
     signal, background, stat = fn(table.values(), *(arrays[n] for n in names))
+    if key is not None:
+        maps = {name: (m, None if m is None else np.array(m.data)) for name, m in _maps(dataset).items()}
+        _LAST["entry"] = {"dataset": weakref.ref(dataset), "key": key, "maps": maps, "plan": plan, "fn": fn,
+                          "arrays": arrays, "names": names}
     return plan, np.asarray(signal), np.asarray(background), np.asarray(stat)
 
 

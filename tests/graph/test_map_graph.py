@@ -261,3 +261,34 @@ def test_a_point_source_at_another_position_reuses_the_compiled_functions(placem
             assert abs(result[name].value - truth) < 4 * result[name].error, (name, result[name], truth)
         assert result.total_stat == pytest.approx(float(map_stat_tensor(prepare_map(dataset), {})[0].sum().eval()),
                                                   rel=1e-9)
+
+
+def test_npred_conveniences_reuse_the_last_plan_and_see_changes_in_place():
+    """dataset.npred() / stat_array() again with new parameter values only call the compiled
+    function; a map changed in place, another model or a moved point source prepare again, so no
+    result is stale."""
+    from bayesdl4.graph import evaluate
+
+    dataset = _small_dataset()
+    spectral = dataset.models["src"].spectral_model
+    first = dataset.npred().data
+    entry = evaluate._LAST["entry"]
+    spectral.amplitude.value *= 2
+    second = dataset.npred().data
+    assert evaluate._LAST["entry"] is entry  # reused: only the function was called
+    signal = dataset.npred_signal().data
+    np.testing.assert_allclose(second - first, signal / 2, rtol=1e-9, atol=1e-12 * signal.max())
+    dataset.background.data *= 3  # in place: a fresh plan
+    np.testing.assert_allclose(dataset.npred_background().data, 3 * 0.5 * np.ones_like(signal), rtol=1e-12)
+    assert evaluate._LAST["entry"] is not entry
+    counts = dataset.counts.data.copy()
+    stat = dataset.stat_array()
+    dataset.counts.data[...] = 0  # the statistic sees the new counts
+    np.testing.assert_allclose(dataset.stat_array(), 2 * dataset.npred().data, rtol=1e-12)
+    dataset.counts.data[...] = counts
+    np.testing.assert_allclose(dataset.stat_array(), stat, rtol=1e-12)
+    dataset.models["src"].spatial_model.lon_0.value += 0.05  # a moved point source: new arrays
+    moved = dataset.npred_signal().data
+    assert not np.allclose(moved, signal)
+    evaluate._LAST.clear()
+    np.testing.assert_allclose(dataset.npred_signal().data, moved, rtol=1e-12)
