@@ -3,7 +3,7 @@
 The dataset is prepared with every reco bin kept, its arrays enter as inputs, and the compiled
 function comes from `bayesdl4.compiled` (keyed by the graph, so every dataset of one type and
 model structure shares it). The last evaluation is kept: a dataset evaluated again with the same
-models, maps (compared by value) and IRF objects, whose sources keep their plans (point sources
+models, maps and IRFs (compared by value), whose sources keep their plans (point sources
 their positions, extended sources moving within their margin), only calls the function again. A dataset whose likelihood has per-bin parameters (the explicit ON/OFF
 background) is evaluated with the background profiled, as WStat does.
 """
@@ -46,9 +46,9 @@ _LAST = {}
 
 
 def _sources_key(dataset, models):
-    """What a dataset's plan depends on besides its maps: the models and their parameters' layout,
-    point sources' positions, extended sources' current plans (kept while they move within their
-    margin, `recent_extended_plan`) and the IRF objects."""
+    """What a dataset's plan depends on besides its maps and IRFs: the models and their parameters'
+    layout, point sources' positions and extended sources' current plans (kept while they move
+    within their margin, `recent_extended_plan`)."""
     from .map_extended import recent_extended_plan
 
     parts = []
@@ -61,29 +61,50 @@ def _sources_key(dataset, models):
             parts.append((spatial.lon_0.value, spatial.lat_0.value))
         else:
             parts.append(id(recent_extended_plan(dataset, model, all_planes=True)))
-    irfs = tuple(id(getattr(dataset, name, None)) for name in ("psf", "edisp"))
-    return (tuple(parts), irfs)
+    return tuple(parts)
+
+
+def _arrays(obj):
+    """The arrays an IRF holds (its own, and those of the maps it holds)."""
+    out = []
+    for value in vars(obj).values() if hasattr(obj, "__dict__") else ():
+        data = value if isinstance(value, np.ndarray) else getattr(value, "data", None)
+        if isinstance(data, np.ndarray):
+            out.append(data)
+    return out
 
 
 def _maps(dataset):
-    return {name: getattr(dataset, name, None) for name in dataset.map_attributes()}
+    """``{name: (object, arrays)}`` of the dataset's maps and IRFs."""
+    out = {name: (m, [] if m is None else [m.data]) for name in dataset.map_attributes()
+           for m in [getattr(dataset, name, None)]}
+    for name in ("psf", "edisp"):
+        irf = getattr(dataset, name, None)
+        out[name] = (irf, _arrays(irf))
+    return out
 
 
 def _same_maps(maps, stored):
-    """The dataset's maps are the stored objects with the stored values (changes in place count)."""
-    for name, m in maps.items():
-        obj, data = stored[name]
-        if m is not obj or (m is not None and not np.array_equal(m.data, data)):
+    """The dataset's maps and IRFs are the stored objects with the stored values (changes in place
+    count)."""
+    for name, (obj, arrays) in maps.items():
+        stored_obj, stored_arrays = stored[name]
+        if obj is not stored_obj or len(arrays) != len(stored_arrays) or \
+                not all(np.array_equal(a, b) for a, b in zip(arrays, stored_arrays, strict=True)):
             return False
     return True
 
 
-def _reusable(dataset, key):
+def _unchanged(dataset):
+    """The last evaluation if it was of ``dataset`` and its maps and IRFs are unchanged, else None;
+    a change forgets the extended sources' kept plans too (their IRFs or exposure may have changed)."""
+    from .map_extended import forget_recent_plans
+
     last = _LAST.get("entry")
-    if last is None or last["dataset"]() is not dataset or last["key"] != key \
-            or not _same_maps(_maps(dataset), last["maps"]):
-        return None
-    return last
+    if last is not None and last["dataset"]() is dataset and _same_maps(_maps(dataset), last["maps"]):
+        return last
+    forget_recent_plans(dataset)
+    return None
 
 
 def _evaluate(dataset, model_names=None):
@@ -91,8 +112,11 @@ def _evaluate(dataset, model_names=None):
     models = [m for m in dataset.models or ()
               if model_names is None or m.name in model_names or not isinstance(m, SkyModel)]
     table = ParameterTable(models)
-    key = _sources_key(dataset, models) if hasattr(dataset, "map_attributes") else None
-    last = None if key is None else _reusable(dataset, key)
+    key = last = None
+    if hasattr(dataset, "map_attributes"):
+        last = _unchanged(dataset)
+        key = _sources_key(dataset, models)
+        last = last if last is not None and last["key"] == key else None
     if last is not None:  # same plan: only the parameter values changed
         plan, fn, arrays, names = last["plan"], last["fn"], last["arrays"], last["names"]
         signal, background, stat = fn(table.values(), *(arrays[n] for n in names))
@@ -116,7 +140,7 @@ def _evaluate(dataset, model_names=None):
     fn = compile_function([theta, *(inputs[n] for n in names)], outputs, mode=CONVENIENCE_MODE)
     signal, background, stat = fn(table.values(), *(arrays[n] for n in names))
     if key is not None:
-        maps = {name: (m, None if m is None else np.array(m.data)) for name, m in _maps(dataset).items()}
+        maps = {name: (obj, [np.array(a) for a in arrays]) for name, (obj, arrays) in _maps(dataset).items()}
         _LAST["entry"] = {"dataset": weakref.ref(dataset), "key": key, "maps": maps, "plan": plan, "fn": fn,
                           "arrays": arrays, "names": names}
     return plan, np.asarray(signal), np.asarray(background), np.asarray(stat)

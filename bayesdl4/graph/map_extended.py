@@ -52,7 +52,8 @@ from .flux import source_flux
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExtendedSourcePlan", "extended_plan", "recent_extended_plan", "extended_npred", "extended_input_arrays",
+__all__ = ["ExtendedSourcePlan", "extended_plan", "recent_extended_plan", "forget_recent_plans", "extended_npred",
+           "extended_input_arrays",
            "bind_extended_inputs", "EXTENDED_MARGIN", "EXTENDED_MOVABLE"]
 
 #: how far (deg) an extended source may move or grow beyond its starting evaluation radius
@@ -317,6 +318,11 @@ def recent_extended_plan(dataset, model, all_planes=False):
     plan = extended_plan(dataset, model, all_planes)
     plans[id(model)] = (key, plan, position, radius)
     return plan
+
+
+def forget_recent_plans(dataset):
+    """Drop the plans `recent_extended_plan` keeps for ``dataset`` (its maps or IRFs changed)."""
+    _RECENT_PLANS.pop(dataset, None)
 
 
 def _factor_exposure(exposure):

@@ -250,6 +250,9 @@ def test_npred_after_a_small_move_reuses_the_extended_plan_as_gammapys_evaluator
     assert compiled.stats()["compiled"] == before["compiled"]
     assert [p for _, p, _, _ in _RECENT_PLANS[dataset].values()] == [plan]
     assert not np.allclose(moved, first)
+    dataset.exposure.data *= 2  # changed in place: planned again, not stale
+    np.testing.assert_allclose(dataset.npred_signal().data, 2 * moved, rtol=1e-10, atol=1e-12 * moved.max())
+    dataset.exposure.data /= 2
     _RECENT_PLANS.pop(dataset)  # a fresh plan at the moved position
     np.testing.assert_allclose(dataset.npred_signal().data.sum(), moved.sum(), rtol=1e-3)
     spatial.lon_0.value -= 2 * EXTENDED_MARGIN
