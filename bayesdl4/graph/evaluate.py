@@ -3,9 +3,10 @@
 The dataset is prepared with every reco bin kept, its arrays enter as inputs, and the compiled
 function comes from `bayesdl4.compiled` (keyed by the graph, so every dataset of one type and
 model structure shares it). The last evaluation is kept: a dataset evaluated again with the same
-models, maps and IRFs (compared by value), whose sources keep their plans (point sources
-their positions, extended sources moving within their margin), only calls the function again. A dataset whose likelihood has per-bin parameters (the explicit ON/OFF
-background) is evaluated with the background profiled, as WStat does.
+models, maps and IRFs (compared by value), whose sources keep their plans (point sources their
+positions, extended sources moving within their margin), only calls the function again. A dataset
+whose likelihood has per-bin parameters (the explicit ON/OFF background) is evaluated with the
+background profiled, as WStat does.
 """
 
 import weakref
@@ -41,7 +42,7 @@ def _as_input(array):
 
 
 #: the last evaluation (one dataset, so that the copies of its maps bound the memory): its plan,
-#: inputs and compiled function (`_reusable`)
+#: inputs and compiled function (`_unchanged`)
 _LAST = {}
 
 

@@ -252,6 +252,19 @@ def _source_key(plan):
     return _plan_key(plan)
 
 
+def _map_data_key(data):
+    """`static_key` part of a `MapGraphData` whose counts, background and sources' positions are
+    inputs (their arrays' shapes are in the model's structure key, `GroupPlan.static_shape`): the
+    box's shape and the sources' places in it, not the box's place in the map."""
+    box = None
+    if data.box is not None:
+        planes, ys, xs = data.box
+        box = (array_digest(planes), ys.stop - ys.start, xs.stop - xs.start,
+               tuple((p.ys.start - ys.start, p.xs.start - xs.start) for p in data.sources))
+    sources = tuple(_source_key(p) for p in data.sources)
+    return (_plan_key(data, skip=(*STAT_FIELDS, "box", "sources")), box, bool(data.explicit.any()), sources)
+
+
 @register_builder
 class MapBuilder(_MapBuilderBase):
     """Graph builder of `MapDataset` (Cash, background scaled by a `FoVBackgroundModel`).
@@ -272,16 +285,7 @@ class MapBuilder(_MapBuilderBase):
         return arrays | point_input_arrays(data)
 
     def _data_key(self, data):
-        """The counts, background and point sources' positions are inputs (their arrays' shapes
-        are in the model's structure key, `GroupPlan.static_shape`): the box's shape and the
-        sources' places in it, not the box's place in the map."""
-        box = None
-        if data.box is not None:
-            planes, ys, xs = data.box
-            box = (array_digest(planes), ys.stop - ys.start, xs.stop - xs.start,
-                   tuple((p.ys.start - ys.start, p.xs.start - xs.start) for p in data.sources))
-        sources = tuple(_source_key(p) for p in data.sources)
-        return (_plan_key(data, skip=(*STAT_FIELDS, "box", "sources")), box, bool(data.explicit.any()), sources)
+        return _map_data_key(data)
 
     def build(self, plan, inputs, theta, latent):
         static = plan.static
@@ -323,7 +327,7 @@ class MapOnOffBuilder(_MapBuilderBase):
     def _data_key(self, data):
         """The ON/OFF counts, alpha, the bins the sources reach and the point sources' positions
         are inputs (as for `MapBuilder`)."""
-        return (MapBuilder._data_key(self, data.map_data),
+        return (_map_data_key(data.map_data),
                 _plan_key(data, skip=("map_data", "counts_off", "alpha", "constant", "signal_bins")))
 
     def build(self, plan, inputs, theta, latent):

@@ -34,7 +34,7 @@ separable SVD with dense banded matrices 220 ms; FFT 30 ms with the cacheable nu
 
 import logging
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytensor
@@ -53,8 +53,7 @@ from .flux import source_flux
 log = logging.getLogger(__name__)
 
 __all__ = ["ExtendedSourcePlan", "extended_plan", "recent_extended_plan", "forget_recent_plans", "extended_npred",
-           "extended_input_arrays",
-           "bind_extended_inputs", "EXTENDED_MARGIN", "EXTENDED_MOVABLE"]
+           "extended_input_arrays", "bind_extended_inputs", "EXTENDED_MARGIN", "EXTENDED_MOVABLE"]
 
 #: how far (deg) an extended source may move or grow beyond its starting evaluation radius
 #: (gammapy re-cuts its evaluator after 0.1 deg, ``CUTOUT_MARGIN``)
@@ -129,8 +128,6 @@ def extended_input_arrays(plan) -> dict:
 def bind_extended_inputs(plan, tensors):
     """A copy of ``plan`` reading its `extended_input_arrays` from ``tensors`` (``{name: tensor}``
     with static shapes); its output cutout is placed in the map at ``start``."""
-    from dataclasses import replace
-
     get = tensors.get
     changes = {name: get(name) for name in ("edisp", "solid_angle", "start", "kernel_coeff", "lon", "lat",
                                              "exposure") if name in tensors}

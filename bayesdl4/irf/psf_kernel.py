@@ -13,15 +13,18 @@ from ..maps import MapAxis, WcsGeom, WcsNDMap
 __all__ = ["PSFKernel"]
 
 
+def _odd_npix(geom: WcsGeom, max_radius) -> int:
+    """Pixels a side of gammapy's ``WcsGeom.to_odd_npix(max_radius)`` grid."""
+    width_npix = (2 * u.Quantity(max_radius) / geom.pixel_scales.max()).to_value("")
+    return int(np.ceil(width_npix) // 2 * 2 + 1)
+
+
 def _odd_npix_geom(geom: WcsGeom, max_radius, axes=()) -> WcsGeom:
     """gammapy's ``WcsGeom.to_odd_npix(max_radius)``: an odd-sized grid centred on ``geom``'s centre."""
-    binsz = geom.pixel_scales.max()
-    width_npix = (2 * u.Quantity(max_radius) / binsz).to_value("")
-    npix = int(np.ceil(width_npix) // 2 * 2 + 1)
     return WcsGeom.create(
         skydir=geom.center_skydir,
-        binsz=binsz.deg,
-        npix=npix,
+        binsz=geom.pixel_scales.max().deg,
+        npix=_odd_npix(geom, max_radius),
         proj=geom.projection,
         frame=geom.frame,
         axes=axes,
@@ -58,8 +61,7 @@ class _FineGrids:
             self._grids[factor] = (cut.npix[0], cut.npix[1], fine.separation(self.center),
                                    np.prod(np.deg2rad(fine.pixel_scales.deg)))
         nx_big, ny_big, rad, pixel_sr = self._grids[factor]
-        binsz = self.image_geom.pixel_scales.max()
-        n = int(np.ceil((2 * u.Quantity(radius) / binsz).to_value("")) // 2 * 2 + 1)  # as _odd_npix_geom
+        n = _odd_npix(self.image_geom, radius)
         ny, nx = min(n, ny_big), min(n, nx_big)
         oy, ox = (ny_big - ny) // 2 * factor, (nx_big - nx) // 2 * factor
         return rad[oy : oy + ny * factor, ox : ox + nx * factor], ny, nx, pixel_sr
